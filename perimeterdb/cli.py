@@ -1,0 +1,113 @@
+"""The ``perimeterdb`` command: serve (and, as they land, simulate, audit, world, prove)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import socket
+import sys
+from pathlib import Path
+
+from perimeterdb.config import Listener, Settings
+
+
+def _socket_for(listener: Listener) -> socket.socket:
+    family = socket.AF_INET6 if ":" in listener.host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((listener.host, listener.port))
+    sock.listen(2048)
+    sock.set_inheritable(True)
+    return sock
+
+
+def settings_from_args(args: argparse.Namespace) -> Settings:
+    listeners = tuple(Listener.parse(t) for t in (args.listen or ["127.0.0.1:8000"]))
+    return Settings(
+        data_dir=Path(args.data_dir),
+        listeners=listeners,
+        log_level=args.log_level,
+        durability=args.durability,
+        key_file=Path(args.key_file) if args.key_file else None,
+        ttl_interval=args.ttl_interval,
+    )
+
+
+async def _bootstrap(settings: Settings) -> None:
+    from perimeterdb.server.runtime import open_runtime, write_credentials_file
+
+    runtime = open_runtime(settings)
+    try:
+        created = await runtime.identities.bootstrap(settings.default_region)
+        if created is not None:
+            account, key = created
+            write_credentials_file(settings.credentials_path, key)
+            logging.getLogger("perimeterdb").info("created account %s with administrator 'admin'", account)
+    finally:
+        runtime.close()
+
+
+def serve(settings: Settings) -> int:
+    import uvicorn
+
+    from perimeterdb.server.app import PerimeterApp
+    from perimeterdb.server.runtime import open_runtime
+
+    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    asyncio.run(_bootstrap(settings))
+    sockets = [_socket_for(listener) for listener in settings.listeners]
+    runtime = open_runtime(settings)
+    first = settings.listeners[0]
+    host = f"[{first.host}]" if ":" in first.host else first.host
+    print(
+        f"AWS_SHARED_CREDENTIALS_FILE={settings.credentials_path} aws dynamodb list-tables "
+        f"--endpoint-url http://{host}:{first.port} --region {settings.default_region}",
+        flush=True,
+    )
+    config = uvicorn.Config(
+        PerimeterApp(runtime),
+        loop="uvloop" if sys.platform != "win32" else "asyncio",
+        http="httptools",
+        lifespan="on",
+        access_log=False,
+        log_level=settings.log_level,
+        timeout_keep_alive=60,
+    )
+    server = uvicorn.Server(config)
+    try:
+        asyncio.run(server.serve(sockets=sockets))
+    finally:
+        runtime.close()
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="perimeterdb", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    p = commands.add_parser("serve", help="run the server")
+    p.add_argument("--data-dir", default="perimeterdb-data", help="where the data lives (default ./perimeterdb-data)")
+    p.add_argument(
+        "--listen", action="append", metavar="HOST:PORT", help="address to listen on; repeatable (127.0.0.1:8000)"
+    )
+    p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error", "critical"])
+    p.add_argument(
+        "--durability",
+        default="full",
+        choices=["full", "normal", "off"],
+        help="full: every acknowledged write survives power loss; normal: survives a crash of the process",
+    )
+    p.add_argument("--key-file", help="the file that seals stored secrets (default DATA_DIR/secret.key)")
+    p.add_argument("--ttl-interval", type=float, default=2.0, help="seconds between TTL expiry sweeps")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.command == "serve":
+        return serve(settings_from_args(args))
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

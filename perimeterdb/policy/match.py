@@ -1,0 +1,113 @@
+"""Wildcard matching for actions, resources, principals and ARN/string condition values.
+
+Case rules (IAM User Guide):
+- action names (``service:Action``) are case-insensitive ("iam:ListAccessKeys is the same as
+  IAM:listaccesskeys"), ``*`` and ``?`` anywhere;
+- ARNs are case-sensitive (section 8 #6: AWS's well-known behaviour; the retrieved docs do not say it in
+  so many words for ``Resource``, they do for ARN/String condition operators);
+- in an ARN pattern, ``*``/``?`` stay inside one colon-delimited segment, except in the last (resource)
+  segment where ``*`` also crosses ``/`` and ``:`` ("DOC-EXAMPLE-BUCKET/*/test/*" matches
+  "DOC-EXAMPLE-BUCKET/1/2/test/3/object.jpg"); ``Arn*`` condition operators check "each of the six
+  colon-delimited components ... separately";
+- ``StringLike``: ``*`` and ``?`` match any characters, ``:`` and ``/`` included.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from functools import lru_cache
+
+__all__ = ["GlobSet", "arn_regex", "compile_arns", "compile_globs", "glob_regex", "has_wildcards"]
+
+
+def has_wildcards(text: str) -> bool:
+    return "*" in text or "?" in text
+
+
+def glob_regex(parts: Iterable[tuple[str, bool]]) -> str:
+    """Regex source for a ``StringLike`` pattern made of (text, is_literal) parts."""
+    out: list[str] = []
+    for text, literal in parts:
+        if literal:
+            out.append(re.escape(text))
+            continue
+        for ch in text:
+            if ch == "*":
+                out.append(".*")
+            elif ch == "?":
+                out.append(".")
+            else:
+                out.append(re.escape(ch))
+    return "".join(out)
+
+
+def arn_regex(parts: Iterable[tuple[str, bool]]) -> str:
+    """Regex source for an ARN pattern: wildcards stay within a segment except in the sixth."""
+    out: list[str] = []
+    colons = 0
+    for text, literal in parts:
+        for ch in text:
+            if ch == ":":
+                colons += 1
+                out.append(":")
+            elif not literal and ch == "*":
+                out.append(".*" if colons >= 5 else "[^:]*")
+            elif not literal and ch == "?":
+                out.append("." if colons >= 5 else "[^:]")
+            else:
+                out.append(re.escape(ch))
+    return "".join(out)
+
+
+@lru_cache(maxsize=8192)
+def compiled(source: str, ignore_case: bool = False) -> re.Pattern[str]:
+    flags = re.DOTALL | (re.IGNORECASE if ignore_case else 0)
+    return re.compile(source, flags)
+
+
+class GlobSet:
+    """A precompiled OR of patterns: exact values in a set, wildcard patterns in one regex."""
+
+    __slots__ = ("exact", "fold", "match_all", "regex")
+
+    def __init__(self, exact: frozenset[str], regex: re.Pattern[str] | None, match_all: bool, fold: bool):
+        self.exact = exact
+        self.regex = regex
+        self.match_all = match_all
+        self.fold = fold
+
+    def __call__(self, value: str) -> bool:
+        if self.match_all:
+            return True
+        if self.fold:
+            value = value.lower()
+        if value in self.exact:
+            return True
+        regex = self.regex
+        return regex is not None and regex.fullmatch(value) is not None
+
+    def __repr__(self) -> str:
+        return f"GlobSet(exact={sorted(self.exact)!r}, regex={self.regex.pattern if self.regex else None!r})"
+
+
+def compile_globs(patterns: Iterable[str], *, ignore_case: bool, arn: bool = False) -> GlobSet:
+    """Compile patterns where ``*`` matches everything, ``?`` one character (ARN-aware if ``arn``)."""
+    exact: set[str] = set()
+    sources: list[str] = []
+    match_all = False
+    for pattern in patterns:
+        p = pattern.lower() if ignore_case else pattern
+        if p == "*":
+            match_all = True
+        elif has_wildcards(p):
+            sources.append(arn_regex([(p, False)]) if arn else glob_regex([(p, False)]))
+        else:
+            exact.add(p)
+    regex = compiled("|".join(f"(?:{s})" for s in sources)) if sources else None
+    return GlobSet(frozenset(exact), regex, match_all, ignore_case)
+
+
+def compile_arns(patterns: Iterable[str]) -> GlobSet:
+    """Resource ARN patterns: case-sensitive, segment-aware, ``"*"`` matches every resource."""
+    return compile_globs(patterns, ignore_case=False, arn=True)

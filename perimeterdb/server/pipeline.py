@@ -1,0 +1,144 @@
+"""THE request path, top to bottom: one readable function per protocol.
+
+For a DynamoDB request (JSON 1.0), in the order DynamoDB's front end checks things:
+ 1. method and content type (anything else is a bare 404 ``<UnknownOperationException/>``);
+ 2. size limit, gzip decoding;
+ 3. JSON decoding (``SerializationException``);
+ 4. the operation from ``X-Amz-Target`` (``UnknownOperationException``);
+ 5. SigV4 over the raw request, giving a Principal;
+ 6. the network origin of the connection;
+ 7. validation of the body against the operation's input shape;
+ 8. authorization of every (action, resource) pair the operation touches;
+ 9. the operation itself;
+10. the response, or the error, encoded once.
+"""
+
+from __future__ import annotations
+
+import gzip
+import logging
+import zlib
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import orjson
+
+from perimeterdb import errors
+from perimeterdb.auth import verify as sigv4_verify
+from perimeterdb.dynamodb.call import Call
+from perimeterdb.errors import ApiError
+from perimeterdb.server import targets, wire
+from perimeterdb.server.network import NetworkOrigin
+from perimeterdb.shapes import validate_request
+
+if TYPE_CHECKING:
+    from perimeterdb.server.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+MAX_REQUEST_BYTES = 16 * 1024 * 1024
+JSON_10 = "application/x-amz-json-1.0"
+_UNKNOWN_OPERATION_404 = b"<UnknownOperationException/>\n"
+
+
+@dataclass(frozen=True, slots=True)
+class IncomingRequest:
+    method: str
+    raw_path: str
+    query_string: bytes
+    headers: dict[str, list[str]]
+    body: bytes
+    origin: NetworkOrigin
+
+    def header(self, name: str) -> str | None:
+        values = self.headers.get(name)
+        return values[0] if values else None
+
+
+def _query_pairs(raw: bytes) -> list[tuple[str, str]]:
+    from urllib.parse import parse_qsl
+
+    return parse_qsl(raw.decode("latin-1"), keep_blank_values=True)
+
+
+def _decode_body(req: IncomingRequest) -> bytes:
+    encoding = (req.header("content-encoding") or "").lower()
+    if encoding in ("gzip", "x-gzip"):
+        try:
+            return gzip.decompress(req.body)
+        except (OSError, EOFError, zlib.error):
+            raise errors.serialization("The request body could not be decompressed") from None
+    return req.body
+
+
+async def handle(rt: Runtime, req: IncomingRequest) -> wire.HttpResponse:
+    request_id = wire.new_request_id()
+    if req.method == "GET" and req.raw_path == "/":
+        return wire.plain(200, f"healthy: dynamodb.{rt.settings.default_region}.amazonaws.com", request_id)
+    target = req.header("x-amz-target") or ""
+    if target.startswith("DynamoDB_"):
+        return await handle_dynamodb(rt, req, target, request_id)
+    if req.method == "POST" and not target:
+        pass  # query-protocol services (IAM, STS) plug in here
+    return wire.HttpResponse(404, _UNKNOWN_OPERATION_404, [(b"x-amzn-requestid", request_id.encode())])
+
+
+async def handle_dynamodb(rt: Runtime, req: IncomingRequest, target: str, request_id: str) -> wire.HttpResponse:
+    content_type = (req.header("content-type") or "").split(";")[0].strip()
+    reply_type = JSON_10 if content_type == JSON_10 else "application/json"
+    # 1. Method and content type.
+    if req.method != "POST" or (req.body and content_type not in (JSON_10, "application/json")):
+        return wire.HttpResponse(404, _UNKNOWN_OPERATION_404, [(b"x-amzn-requestid", request_id.encode())])
+    try:
+        # 2-3. Size, encoding and JSON.
+        if len(req.body) > MAX_REQUEST_BYTES:
+            return wire.HttpResponse(413, b"", [(b"x-amzn-requestid", request_id.encode())])
+        raw = _decode_body(req)
+        body: Any = None
+        if raw:
+            try:
+                body = orjson.loads(raw)
+            except orjson.JSONDecodeError:
+                raise errors.serialization("") from None
+        # 4. The operation.
+        api, _, op_name = target.partition(".")
+        operation = targets.dynamodb_operation(op_name) if api == "DynamoDB_20120810" else None
+        if operation is None:
+            raise errors.unknown_operation()
+        # 5. Who is calling.
+        parts = sigv4_verify.HttpRequestParts(
+            req.method, req.raw_path, _query_pairs(req.query_string), req.headers, req.body
+        )
+        claim = sigv4_verify.read_claim(parts)
+        record = await rt.identities.credential(claim.scope.access_key)
+        verified = sigv4_verify.verify(parts, claim, record, service="dynamodb")
+        principal = verified.credential.principal
+        if body is None:
+            raise errors.serialization("")
+        # 7. Validation against the model.
+        validate_request("dynamodb", op_name, body)
+        call = Call(
+            account=principal.account,
+            region=verified.region,
+            principal=principal,
+            catalog=rt.catalog,
+            engine=rt.engine,
+            settings=rt.settings,
+        )
+
+        # 8. Authorization of each (action, resource) pair.
+        async def authorize(action: str, resource: str) -> None:
+            await rt.authorizer.authorize(principal, action, resource, req.origin, verified.region, call)
+
+        call.authorize = authorize
+        for action, resource in operation.authorizations(body, call):
+            await authorize(action, resource)
+        # 9. The operation.
+        result = await operation.run(body, call)
+        # 10. The response.
+        return wire.json_response(result, request_id, content_type=reply_type)
+    except ApiError as error:
+        return wire.json_error(error, request_id, content_type=reply_type)
+    except Exception:
+        log.exception("internal error in %s", target)
+        return wire.json_error(errors.internal(), request_id, content_type=reply_type)

@@ -1,0 +1,51 @@
+"""The server's long-lived parts, built once at start: storage, identities, catalog, authorizer."""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from perimeterdb.auth.secretbox import SecretBox
+from perimeterdb.authz import Authorizer
+from perimeterdb.config import Settings
+from perimeterdb.dynamodb.catalog import Catalog
+from perimeterdb.storage.sqlite import SQLiteEngine
+from perimeterdb.world.identities import IdentityStore, NewAccessKey
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    engine: SQLiteEngine
+    identities: IdentityStore
+    catalog: Catalog
+    authorizer: Authorizer
+
+    def close(self) -> None:
+        self.engine.close()
+
+
+def open_runtime(settings: Settings) -> Runtime:
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    os.chmod(settings.data_dir, 0o700)
+    engine = SQLiteEngine(settings.database_path, durability=settings.durability)
+    box = SecretBox(settings.secret_key_path)
+    identities = IdentityStore(engine, box)
+    return Runtime(settings, engine, identities, Catalog(engine), Authorizer())
+
+
+def write_credentials_file(path: Path, key: NewAccessKey) -> None:
+    """Write the bootstrap key pair in the AWS shared-credentials format, readable by the owner only."""
+    text = (
+        "[default]\n"
+        f"aws_access_key_id = {key.access_key_id}\n"
+        f"aws_secret_access_key = {key.secret_access_key}\n"
+    )
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
+    os.chmod(path, 0o600)

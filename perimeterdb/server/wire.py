@@ -1,0 +1,84 @@
+"""How responses and errors look on the wire, for each protocol. The only module that knows.
+
+- JSON 1.0 (DynamoDB) and JSON 1.1 (Organizations): a JSON body; errors carry ``__type`` =
+  ``<namespace>#<Code>`` and ``message`` (``Message`` for AccessDeniedException).
+- Query protocol (IAM, STS): XML bodies; errors in ``<ErrorResponse><Error>…</Error></ErrorResponse>``.
+
+Every response carries ``x-amzn-RequestId``; JSON responses also carry ``x-amz-crc32`` of the body.
+"""
+
+from __future__ import annotations
+
+import secrets
+import zlib
+from dataclasses import dataclass, field
+from typing import Any
+from xml.sax.saxutils import escape
+
+import orjson
+
+from perimeterdb.errors import ApiError
+
+_ID_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+
+
+def new_request_id() -> str:
+    """A 52-character request id of upper-case letters and digits, as DynamoDB's are."""
+    return "".join(secrets.choice(_ID_ALPHABET) for _ in range(52))
+
+
+@dataclass(slots=True)
+class HttpResponse:
+    status: int
+    body: bytes
+    headers: list[tuple[bytes, bytes]] = field(default_factory=list)
+
+
+def json_response(payload: Any, request_id: str, *, status: int = 200, content_type: str) -> HttpResponse:
+    body = orjson.dumps(payload)
+    return HttpResponse(
+        status,
+        body,
+        [
+            (b"content-type", content_type.encode()),
+            (b"x-amzn-requestid", request_id.encode()),
+            (b"x-amz-crc32", str(zlib.crc32(body)).encode()),
+        ],
+    )
+
+
+def json_error(error: ApiError, request_id: str, *, content_type: str) -> HttpResponse:
+    payload: dict[str, Any] = {"__type": f"{error.namespace}#{error.code}"}
+    if error.message:
+        payload[error.message_key] = error.message
+    payload.update(error.extra)
+    return json_response(payload, request_id, status=error.status, content_type=content_type)
+
+
+def xml_response(action: str, namespace: str, result_xml: str, request_id: str) -> HttpResponse:
+    body = (
+        f'<{action}Response xmlns="{namespace}">'
+        + (f"<{action}Result>{result_xml}</{action}Result>" if result_xml is not None else "")
+        + f"<ResponseMetadata><RequestId>{request_id}</RequestId></ResponseMetadata></{action}Response>"
+    ).encode()
+    return HttpResponse(200, body, [(b"content-type", b"text/xml"), (b"x-amzn-requestid", request_id.encode())])
+
+
+def xml_error(error: ApiError, request_id: str, namespace: str) -> HttpResponse:
+    fault = "Sender" if error.sender_fault else "Receiver"
+    body = (
+        f'<ErrorResponse xmlns="{namespace}"><Error><Type>{fault}</Type>'
+        f"<Code>{escape(error.code)}</Code><Message>{escape(error.message)}</Message></Error>"
+        f"<RequestId>{request_id}</RequestId></ErrorResponse>"
+    ).encode()
+    status = error.status
+    return HttpResponse(status, body, [(b"content-type", b"text/xml"), (b"x-amzn-requestid", request_id.encode())])
+
+
+def plain(status: int, text: str, request_id: str | None = None) -> HttpResponse:
+    headers = [(b"content-type", b"text/plain")]
+    body = text.encode()
+    if request_id:
+        headers.append((b"x-amzn-requestid", request_id.encode()))
+        headers.append((b"x-amz-crc32", str(zlib.crc32(body)).encode()))
+    return HttpResponse(status, body, headers)

@@ -1,0 +1,295 @@
+"""Request validation as data: the AWS service models' input shapes, checked the way AWS checks them.
+
+botocore ships each service's model (``botocore/data/<service>/<version>/service-2.json``): every
+operation's input shape with its members' types and constraints (required, min, max, enum, pattern).
+Validation runs in two passes, as DynamoDB's front end does:
+
+1. *types*: a member of the wrong JSON type is a ``SerializationException`` with the Java-flavoured
+   message the real service sends ("class java.lang.String can not be converted to an Long");
+2. *constraints*: up to ten violations, reported together as
+   ``N validation errors detected: Value 'x' at 'keySchema.1.member.keyType' failed to satisfy constraint: …``.
+
+Unknown members are ignored, as AWS ignores them.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+from functools import cache
+from typing import Any
+
+from botocore.loaders import Loader
+
+from perimeterdb import errors
+
+_MAX_ERRORS = 10
+_SERVICE_VERSIONS = {"dynamodb": "service-2"}
+
+
+@cache
+def service_model(service: str) -> dict[str, Any]:
+    return Loader().load_service_model(service, "service-2")  # type: ignore[no-any-return]
+
+
+def _serialization(message: str) -> errors.ApiError:
+    error = errors.serialization(message)
+    error.message_key = "Message"
+    return error
+
+
+def _java_number_class(value: int | float) -> str:
+    if isinstance(value, float) and not value.is_integer():
+        return "java.lang.Double"
+    if -32768 <= value <= 32767:
+        return "java.lang.Short"
+    if -2147483648 <= value <= 2147483647:
+        return "java.lang.Integer"
+    return "java.lang.Long"
+
+
+def _container_mismatch(value: Any) -> str | None:
+    if isinstance(value, list):
+        return "Start of list found where not expected"
+    if isinstance(value, dict):
+        return "Start of structure or map found where not expected."
+    return None
+
+
+class _TypeChecker:
+    def __init__(self, shapes: dict[str, Any]) -> None:
+        self.shapes = shapes
+
+    def check(self, value: Any, shape_name: str) -> None:
+        if value is None:
+            return
+        shape = self.shapes[shape_name]
+        kind = shape["type"]
+        if kind == "structure":
+            if not isinstance(value, dict):
+                raise _serialization(
+                    "Start of list found where not expected" if isinstance(value, list) else "Expected null"
+                )
+            members = shape.get("members", {})
+            for name, member_value in value.items():
+                member = members.get(name)
+                if member is not None:
+                    self.check(member_value, member["shape"])
+        elif kind == "list":
+            if not isinstance(value, list):
+                raise _serialization(
+                    "Start of structure or map found where not expected."
+                    if isinstance(value, dict)
+                    else "Expected list or null"
+                )
+            for item in value:
+                self.check(item, shape["member"]["shape"])
+        elif kind == "map":
+            if not isinstance(value, dict):
+                raise _serialization(
+                    "Start of list found where not expected" if isinstance(value, list) else "Expected map or null"
+                )
+            for item in value.values():
+                self.check(item, shape["value"]["shape"])
+        elif kind == "string":
+            self._scalar(value, "String", lambda v: isinstance(v, str))
+        elif kind in ("integer", "long", "double", "float"):
+            java = {"integer": "Integer", "long": "Long", "double": "Double", "float": "Float"}[kind]
+            if isinstance(value, bool):
+                raise _serialization(f"class java.lang.Boolean can not be converted to an {java}")
+            if isinstance(value, str):
+                raise _serialization(f"class java.lang.String can not be converted to an {java}")
+            self._scalar(value, java, lambda v: isinstance(v, int | float))
+        elif kind == "boolean":
+            if isinstance(value, str):
+                raise _serialization(f"'{value.upper()}' can not be converted to an Boolean")
+            if isinstance(value, int | float) and not isinstance(value, bool):
+                if _java_number_class(value) != "java.lang.Double":
+                    raise _serialization(f"class {_java_number_class(value)} can not be converted to an Boolean")
+            self._scalar(value, "Boolean", lambda v: isinstance(v, bool | int | float))
+        elif kind == "blob":
+            self._blob(value)
+        elif kind == "timestamp":
+            if isinstance(value, bool) or not isinstance(value, int | float | str):
+                mismatch = _container_mismatch(value)
+                raise _serialization(mismatch or "class java.lang.Boolean can not be converted to a Date")
+
+    @staticmethod
+    def _scalar(value: Any, java: str, ok: Any) -> None:
+        if ok(value):
+            return
+        mismatch = _container_mismatch(value)
+        if mismatch:
+            raise _serialization(mismatch)
+        if isinstance(value, bool):
+            raise _serialization(f"class java.lang.Boolean can not be converted to an {java}")
+        if isinstance(value, int | float):
+            raise _serialization(f"class {_java_number_class(value)} can not be converted to an {java}")
+        raise _serialization(f"Unexpected value for {java}")
+
+    @staticmethod
+    def _blob(value: Any) -> None:
+        if not isinstance(value, str):
+            mismatch = _container_mismatch(value)
+            if mismatch:
+                raise _serialization(mismatch)
+            if isinstance(value, bool):
+                raise _serialization("class java.lang.Boolean can not be converted to a Blob")
+            raise _serialization(f"class {_java_number_class(value)} can not be converted to a Blob")
+        if len(value) % 4:
+            raise _serialization(
+                f"'{value}' can not be converted to a Blob: Base64 encoded length is expected a multiple of 4 "
+                f"bytes but found: {len(value)}"
+            )
+        bad = re.search(r"[^a-zA-Z0-9+/=]|=[^=]", value)
+        if bad:
+            raise _serialization(f"'{value}' can not be converted to a Blob: Invalid Base64 character: '{bad.group()[0]}'")
+        try:
+            decoded = base64.b64decode(value, validate=True)
+        except binascii.Error:
+            raise _serialization(
+                f"'{value}' can not be converted to a Blob: Invalid last non-pad Base64 character dectected"
+            ) from None
+        if base64.b64encode(decoded).decode() != value:
+            raise _serialization(
+                f"'{value}' can not be converted to a Blob: Invalid last non-pad Base64 character dectected"
+            )
+
+
+def _lower_first(name: str) -> str:
+    return name[:1].lower() + name[1:]
+
+
+def _value_text(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "'" + ("true" if value else "false") + "'"
+    if isinstance(value, list):
+        return "'[" + ", ".join(_plain(v) for v in value) + "]'"
+    return "'" + _plain(value) + "'"
+
+
+def _plain(value: Any) -> str:
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k}={_plain(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, list):
+        return "[" + ", ".join(_plain(v) for v in value) + "]"
+    return str(value)
+
+
+class _ConstraintChecker:
+    def __init__(self, shapes: dict[str, Any]) -> None:
+        self.shapes = shapes
+        self.problems: list[str] = []
+
+    def fail(self, path: str, value: Any, constraint: str) -> None:
+        if len(self.problems) < _MAX_ERRORS:
+            self.problems.append(f"Value {_value_text(value)} at '{path}' failed to satisfy constraint: {constraint}")
+
+    def check_structure(
+        self, value: dict[str, Any], shape_name: str, prefix: str, skip: frozenset[str] = frozenset()
+    ) -> None:
+        shape = self.shapes[shape_name]
+        required = set(shape.get("required", ()))
+        for name, member in shape.get("members", {}).items():
+            if name in skip:
+                continue
+            path = prefix + _lower_first(name)
+            member_value = value.get(name)
+            if member_value is None:
+                if name in required:
+                    self.fail(path, None, "Member must not be null")
+                continue
+            self.check(member_value, member["shape"], path)
+
+    def check(self, value: Any, shape_name: str, path: str) -> None:
+        shape = self.shapes[shape_name]
+        kind = shape["type"]
+        if kind == "structure":
+            if shape_name == "AttributeValue":
+                return  # attribute values are validated by dynamodb/values.py with DynamoDB's own messages
+            self.check_structure(value, shape_name, path + ".")
+            return
+        if kind in ("string", "list", "map", "blob"):
+            length = len(value)
+            if "min" in shape and length < shape["min"]:
+                self.fail(path, value, f"Member must have length greater than or equal to {shape['min']}")
+            if "max" in shape and length > shape["max"]:
+                self.fail(path, value, f"Member must have length less than or equal to {shape['max']}")
+        if kind == "string":
+            if "enum" in shape and value not in shape["enum"]:
+                self.fail(path, value, f"Member must satisfy enum value set: [{', '.join(shape['enum'])}]")
+            pattern = shape.get("pattern")
+            if pattern and not _pattern(pattern).fullmatch(value):
+                self.fail(path, value, f"Member must satisfy regular expression pattern: {pattern}")
+        elif kind in ("integer", "long", "double", "float"):
+            if "min" in shape and value < shape["min"]:
+                self.fail(path, value, f"Member must have value greater than or equal to {shape['min']}")
+            if "max" in shape and value > shape["max"]:
+                self.fail(path, value, f"Member must have value less than or equal to {shape['max']}")
+        elif kind == "list":
+            member = shape["member"]["shape"]
+            for i, item in enumerate(value, start=1):
+                if item is None:
+                    continue
+                self.check(item, member, f"{path}.{i}.member")
+        elif kind == "map":
+            member = shape["value"]["shape"]
+            for key, item in value.items():
+                if item is not None:
+                    self.check(item, member, f"{path}.{key}.member")
+
+
+@cache
+def _pattern(pattern: str) -> re.Pattern[str]:
+    try:
+        return re.compile(pattern, re.DOTALL)
+    except re.error:
+        return re.compile(".*", re.DOTALL)
+
+
+def _check_table_name(body: dict[str, Any], input_shape: dict[str, Any]) -> list[str]:
+    """DynamoDB's own checks of a table name (or ARN), which run before the generic constraints."""
+    if "TableName" not in input_shape.get("members", {}):
+        return []
+    name = body.get("TableName")
+    if name is None:
+        if "TableName" in input_shape.get("required", ()):
+            raise errors.validation("The paramater 'tableName' is required but was not present in the request")
+        return []
+    if name.startswith("arn:"):
+        return []
+    if not 3 <= len(name) <= 255:
+        raise errors.validation("TableName must be at least 3 characters long and at most 255 characters long")
+    if not re.fullmatch(r"[a-zA-Z0-9_.-]+", name):
+        return [
+            f"Value '{name}' at 'tableName' failed to satisfy constraint: "
+            "Member must satisfy regular expression pattern: [a-zA-Z0-9_.-]+"
+        ]
+    return []
+
+
+def validate_request(service: str, operation: str, body: Any) -> dict[str, Any]:
+    """Check ``body`` against the operation's input shape; return it, or raise the error AWS would."""
+    model = service_model(service)
+    shapes = model["shapes"]
+    input_name = model["operations"][operation].get("input", {}).get("shape")
+    if input_name is None:
+        return {}
+    if not isinstance(body, dict):
+        raise _serialization("Start of list found where not expected" if isinstance(body, list) else "Expected null")
+    _TypeChecker(shapes).check(body, input_name)
+    input_shape = shapes[input_name]
+    problems = _check_table_name(body, input_shape) if service == "dynamodb" else []
+    checker = _ConstraintChecker(shapes)
+    checker.problems = problems
+    skip = frozenset({"TableName"}) if service == "dynamodb" else frozenset()
+    checker.check_structure(body, input_name, "", skip)
+    if checker.problems:
+        n = len(checker.problems)
+        raise errors.validation(
+            f"{n} validation error{'s' if n > 1 else ''} detected: " + "; ".join(checker.problems)
+        )
+    return body

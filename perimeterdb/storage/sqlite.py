@@ -1,0 +1,254 @@
+"""The embedded default storage engine: one SQLite file in WAL mode, with group commit.
+
+Reads run on the caller's thread with a connection of its own (WAL readers never block the writer).
+Writes go to one writer thread, which takes every write waiting in its queue, runs each inside a SAVEPOINT
+of one transaction, commits once, and only then completes their futures: an acknowledged write is on
+disk (``synchronous=FULL`` by default), and many concurrent writers share one fsync. Because one thread
+applies the writes in order and ``BEGIN IMMEDIATE`` locks out other processes, each read-decide-write is
+atomic: concurrent conditional increments lose no update.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import queue
+import sqlite3
+import threading
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future
+from pathlib import Path
+from typing import Any
+
+from perimeterdb.storage.engine import Decision, Delete, KeyRange, Put, Row, RowKey
+
+log = logging.getLogger(__name__)
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS rows (
+    space TEXT NOT NULL,
+    hh BLOB NOT NULL,
+    hk BLOB NOT NULL,
+    rk BLOB NOT NULL,
+    val BLOB NOT NULL,
+    PRIMARY KEY (space, hh, hk, rk)
+) WITHOUT ROWID;
+"""
+
+SYNC_MODES = {"full": "FULL", "normal": "NORMAL", "off": "OFF"}
+_MAX_BATCH = 256
+
+
+class _Job:
+    __slots__ = ("decide", "future", "keys")
+
+    def __init__(self, keys: Sequence[RowKey], decide: Callable[[list[bytes | None]], Decision]) -> None:
+        self.keys = keys
+        self.decide = decide
+        self.future: Future[Any] = Future()
+
+
+class SQLiteEngine:
+    """A ``StorageEngine`` on one SQLite database file."""
+
+    def __init__(self, path: Path, *, durability: str = "full") -> None:
+        self.path = path
+        self.durability = durability
+        self.rows_read = 0
+        self._local = threading.local()
+        writer = self._connect()
+        writer.executescript(SCHEMA)
+        self._writer_conn = writer
+        self._queue: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._writer_loop, name="sqlite-writer", daemon=True)
+        self._thread.start()
+
+    # --- connections -------------------------------------------------------------------------------
+
+    def _connect(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30.0)
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute(f"PRAGMA synchronous={SYNC_MODES[self.durability]}")
+        conn.execute("PRAGMA busy_timeout=30000")
+        conn.execute("PRAGMA cache_size=-65536")
+        return conn
+
+    def _reader(self) -> sqlite3.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = self._connect()
+            self._local.conn = conn
+        return conn
+
+    # --- reads -------------------------------------------------------------------------------------
+
+    async def get(self, key: RowKey) -> bytes | None:
+        row = (
+            self._reader()
+            .execute(
+                "SELECT val FROM rows WHERE space=? AND hh=? AND hk=? AND rk=?", (key.space, key.hh, key.hk, key.rk)
+            )
+            .fetchone()
+        )
+        if row is None:
+            return None
+        self.rows_read += 1
+        return row[0]
+
+    async def get_many(self, keys: Sequence[RowKey]) -> list[bytes | None]:
+        return [await self.get(k) for k in keys]
+
+    async def query(
+        self,
+        space: str,
+        hh: bytes,
+        hk: bytes,
+        key_range: KeyRange,
+        *,
+        forward: bool = True,
+        limit: int | None = None,
+    ) -> list[Row]:
+        sql = ["SELECT rk, val FROM rows WHERE space=? AND hh=? AND hk=?"]
+        args: list[Any] = [space, hh, hk]
+        if key_range.lo is not None:
+            sql.append("AND rk >= ?" if key_range.lo_inclusive else "AND rk > ?")
+            args.append(key_range.lo)
+        if key_range.hi is not None:
+            sql.append("AND rk <= ?" if key_range.hi_inclusive else "AND rk < ?")
+            args.append(key_range.hi)
+        sql.append("ORDER BY rk" if forward else "ORDER BY rk DESC")
+        if limit is not None:
+            sql.append("LIMIT ?")
+            args.append(limit)
+        fetched = self._reader().execute(" ".join(sql), args).fetchall()
+        self.rows_read += len(fetched)
+        return [Row(RowKey(space, hh, hk, rk), val) for rk, val in fetched]
+
+    async def scan(
+        self,
+        space: str,
+        *,
+        after: RowKey | None = None,
+        hh_lo: bytes | None = None,
+        hh_hi: bytes | None = None,
+        limit: int | None = None,
+    ) -> list[Row]:
+        sql = ["SELECT hh, hk, rk, val FROM rows WHERE space=?"]
+        args: list[Any] = [space]
+        if after is not None:
+            sql.append("AND (hh, hk, rk) > (?, ?, ?)")
+            args += [after.hh, after.hk, after.rk]
+        if hh_lo is not None:
+            sql.append("AND hh >= ?")
+            args.append(hh_lo)
+        if hh_hi is not None:
+            sql.append("AND hh < ?")
+            args.append(hh_hi)
+        sql.append("ORDER BY hh, hk, rk")
+        if limit is not None:
+            sql.append("LIMIT ?")
+            args.append(limit)
+        fetched = self._reader().execute(" ".join(sql), args).fetchall()
+        self.rows_read += len(fetched)
+        return [Row(RowKey(space, hh, hk, rk), val) for hh, hk, rk, val in fetched]
+
+    async def count(self, space: str) -> tuple[int, int]:
+        n, size = (
+            self._reader()
+            .execute("SELECT count(*), coalesce(sum(length(val)), 0) FROM rows WHERE space=?", (space,))
+            .fetchone()
+        )
+        return int(n), int(size)
+
+    # --- writes ------------------------------------------------------------------------------------
+
+    async def atomic(self, keys: Sequence[RowKey], decide: Callable[[list[bytes | None]], Decision]) -> Any:
+        job = _Job(keys, decide)
+        self._queue.put(job)
+        return await asyncio.wrap_future(job.future)
+
+    def atomic_sync(self, keys: Sequence[RowKey], decide: Callable[[list[bytes | None]], Decision]) -> Any:
+        """The same write for callers outside an event loop (start-up, command-line tools)."""
+        job = _Job(keys, decide)
+        self._queue.put(job)
+        return job.future.result()
+
+    async def drop_space(self, space: str) -> None:
+        def drop(_: list[bytes | None]) -> Decision:
+            self._writer_conn.execute("DELETE FROM rows WHERE space=?", (space,))
+            return Decision(())
+
+        await self.atomic((), drop)
+
+    def _run_job(self, conn: sqlite3.Connection, job: _Job) -> Any:
+        current: list[bytes | None] = []
+        for k in job.keys:
+            row = conn.execute(
+                "SELECT val FROM rows WHERE space=? AND hh=? AND hk=? AND rk=?", (k.space, k.hh, k.hk, k.rk)
+            ).fetchone()
+            current.append(row[0] if row else None)
+        decision = job.decide(current)
+        for change in decision.changes:
+            k = change.key
+            if isinstance(change, Put):
+                conn.execute(
+                    "INSERT OR REPLACE INTO rows (space, hh, hk, rk, val) VALUES (?, ?, ?, ?, ?)",
+                    (k.space, k.hh, k.hk, k.rk, change.value),
+                )
+            elif isinstance(change, Delete):
+                conn.execute(
+                    "DELETE FROM rows WHERE space=? AND hh=? AND hk=? AND rk=?", (k.space, k.hh, k.hk, k.rk)
+                )
+        return decision.result
+
+    def _writer_loop(self) -> None:
+        conn = self._writer_conn
+        while True:
+            first = self._queue.get()
+            if first is None:
+                return
+            batch = [first]
+            stop = False
+            while len(batch) < _MAX_BATCH:
+                try:
+                    nxt = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if nxt is None:
+                    stop = True
+                    break
+                batch.append(nxt)
+            outcomes: list[tuple[_Job, Any, BaseException | None]] = []
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+                for job in batch:
+                    conn.execute("SAVEPOINT job")
+                    try:
+                        result = self._run_job(conn, job)
+                    except BaseException as exc:  # the job's own failure: undo only its rows
+                        conn.execute("ROLLBACK TO job")
+                        conn.execute("RELEASE job")
+                        outcomes.append((job, None, exc))
+                    else:
+                        conn.execute("RELEASE job")
+                        outcomes.append((job, result, None))
+                conn.execute("COMMIT")
+            except Exception as exc:  # the commit itself failed: nothing in the batch is durable
+                log.exception("storage commit failed")
+                try:
+                    conn.execute("ROLLBACK")
+                except sqlite3.Error:
+                    pass
+                outcomes = [(job, None, exc) for job in batch]
+            for job, result, exc in outcomes:
+                if exc is not None:
+                    job.future.set_exception(exc)
+                else:
+                    job.future.set_result(result)
+            if stop:
+                return
+
+    def close(self) -> None:
+        self._queue.put(None)
+        self._thread.join(timeout=10)
+        self._writer_conn.close()
