@@ -1,0 +1,48 @@
+"""GetItem: read one item by key, with an optional projection."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from perimeterdb import errors
+from perimeterdb.dynamodb import capacity, items, values, writes
+from perimeterdb.dynamodb import expressions as ex
+from perimeterdb.dynamodb.call import Call
+from perimeterdb.dynamodb.expressions import legacy
+
+ACTION = "dynamodb:GetItem"
+
+
+def authorizations(body: dict[str, Any], call: Call) -> list[tuple[str, str]]:
+    return [(ACTION, call.table_arn(body["TableName"]))]
+
+
+def bind_projection(body: dict[str, Any]) -> tuple[Any, ...] | None:
+    """ProjectionExpression (with names) or legacy AttributesToGet, as projection paths."""
+    ex.check_parameter_mix(body)
+    if body.get("AttributesToGet") is not None:
+        if body.get("ExpressionAttributeNames") is not None:
+            raise errors.validation("ExpressionAttributeNames can only be specified when using expressions")
+        return legacy.attributes_to_get_paths(body["AttributesToGet"])
+    bound = ex.compile_request_expressions(
+        projection=body.get("ProjectionExpression"),
+        names=body.get("ExpressionAttributeNames"),
+        values=body.get("ExpressionAttributeValues"),
+    )
+    return bound.projection
+
+
+async def run(body: dict[str, Any], call: Call) -> dict[str, Any]:
+    projection = bind_projection(body)
+    table = await call.table(body["TableName"])
+    key = writes.key_from_body(table, body["Key"])
+    item = items.decode_item(await call.engine.get(items.row_key(table, key)))
+    out: dict[str, Any] = {}
+    if item is not None:
+        out["Item"] = ex.project(projection, item) if projection else item
+    consistent = bool(body.get("ConsistentRead", False))
+    units = capacity.read_units(values.item_size(item) if item else 0, consistent=consistent)
+    consumed = capacity.consumed(body.get("ReturnConsumedCapacity"), table.name, units, kind="Read")
+    if consumed:
+        out["ConsumedCapacity"] = consumed
+    return out

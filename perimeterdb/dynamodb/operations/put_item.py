@@ -1,0 +1,34 @@
+"""PutItem: replace an item whole, optionally under a condition."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from perimeterdb.dynamodb import capacity, items, values, writes
+from perimeterdb.dynamodb.call import Call
+
+ACTION = "dynamodb:PutItem"
+
+
+def authorizations(body: dict[str, Any], call: Call) -> list[tuple[str, str]]:
+    return [(ACTION, call.table_arn(body["TableName"]))]
+
+
+async def run(body: dict[str, Any], call: Call) -> dict[str, Any]:
+    mode = writes.check_return_values(body, ("NONE", "ALL_OLD"))
+    condition = writes.bind_condition(body)
+    table = await call.table(body["TableName"])
+    item = writes.validate_new_item(table, body["Item"])
+    key = values.key_of(item, table.key_schema)
+    write = writes.ItemWrite(table, key, items.row_key(table, key), "Put", condition=condition, item=item)
+    old, _ = await writes.execute(write, call.engine, body.get("ReturnValuesOnConditionCheckFailure"))
+    out: dict[str, Any] = {}
+    if mode == "ALL_OLD" and old is not None:
+        out["Attributes"] = old
+    size = max(values.item_size(item), values.item_size(old) if old else 0)
+    consumed = capacity.consumed(
+        body.get("ReturnConsumedCapacity"), table.name, capacity.write_units(size), kind="Write"
+    )
+    if consumed:
+        out["ConsumedCapacity"] = consumed
+    return out
