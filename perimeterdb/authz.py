@@ -1,19 +1,217 @@
-"""Authorization of one (action, resource) pair for an authenticated principal.
+"""Authorization of one (action, resource) pair: the server's meeting point with the policy engine.
 
-This is where the server meets the policy engine (``perimeterdb.policy``): it gathers the policies that
-apply to the principal and the resource, builds the request context and asks for a decision.
+For each pair the authorizer gathers what applies, builds the request context and asks
+``perimeterdb.policy.decide`` for a decision:
+
+- the principal's identity policies, permissions boundary and session policies (identity store);
+- the resource's policy (a DynamoDB table's, which also covers its indexes and streams) and tags;
+- the SCPs of the principal's account and the RCPs of the resource's account, through the OU tree, and
+  whether either account is the organization's management account (organization view);
+- the VPC endpoint policy when the request came through an endpoint (network origin).
+
+Every policy document is compiled once (cached by kind, id and content); the principal's identity side
+is cached per principal and dropped when the identity store's generation moves. A denial raises
+AccessDeniedException with AWS's message, rendered from the decision itself.
 """
 
 from __future__ import annotations
 
-from typing import Any
+import hashlib
+import logging
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Protocol
 
+from perimeterdb import errors, policy
 from perimeterdb.auth.principal import Principal
+from perimeterdb.policy import CompiledPolicy, PolicyKind, PolicyRef, PolicySet, Response
 from perimeterdb.server.network import NetworkOrigin
+
+log = logging.getLogger(__name__)
+
+
+class _Stored(Protocol):
+    id: str
+    document: str
+
+
+@dataclass(frozen=True, slots=True)
+class Decided:
+    """One authorization: what was asked and the engine's answer, for the audit log."""
+
+    action: str
+    resource: str
+    response: Response
+
+
+@dataclass(frozen=True, slots=True)
+class _IdentitySide:
+    generation: int
+    identity: tuple[CompiledPolicy, ...]
+    boundary: CompiledPolicy | None
+    session: tuple[CompiledPolicy, ...] | None
+
+
+def _arn_account(arn: str) -> str | None:
+    parts = arn.split(":", 5)
+    return parts[4] if len(parts) == 6 and parts[4] else None
+
+
+def _table_of(arn: str) -> tuple[str, str, str] | None:
+    """(account, region, table) of a DynamoDB table, index or stream ARN."""
+    parts = arn.split(":", 5)
+    if len(parts) != 6 or parts[2] != "dynamodb" or not parts[5].startswith("table/"):
+        return None
+    return parts[4], parts[3], parts[5][len("table/") :].split("/", 1)[0]
 
 
 class Authorizer:
-    """Until the policy engine is wired in, every principal is the bootstrap administrator: allow."""
+    def __init__(self, identities: Any, catalog: Any, organizations: Any = None) -> None:
+        self.identities = identities
+        self.catalog = catalog
+        self.organizations = organizations
+        self._compiled: dict[tuple[str, str, str], CompiledPolicy] = {}
+        self._principals: dict[tuple[Any, ...], _IdentitySide] = {}
+
+    # --- compilation and caches --------------------------------------------------------------------------
+
+    def compiled(self, kind: PolicyKind, policy_id: str, document: str, *, name: str | None = None) -> CompiledPolicy:
+        digest = hashlib.blake2b(document.encode(), digest_size=16).hexdigest()
+        key = (kind.value, policy_id, digest)
+        found = self._compiled.get(key)
+        if found is None:
+            arn = policy_id if policy_id.startswith("arn:") else None
+            found = policy.compile_policy(
+                policy.parse_policy(document, kind), PolicyRef(kind.value, policy_id, name, arn)
+            )
+            if len(self._compiled) > 50_000:
+                self._compiled.clear()
+            self._compiled[key] = found
+        return found
+
+    def _compile_all(self, kind: PolicyKind, stored: tuple[_Stored, ...]) -> tuple[CompiledPolicy, ...]:
+        return tuple(self.compiled(kind, s.id, s.document) for s in stored)
+
+    async def _identity_side(self, principal: Principal) -> _IdentitySide:
+        found = await self.identities.policies_for(principal)
+        key = (principal.arn, principal.principal_arn, principal.session_policies, principal.session_policy_arns)
+        cached = self._principals.get(key)
+        if cached is not None and cached.generation == found.generation:
+            return cached
+        side = _IdentitySide(
+            found.generation,
+            self._compile_all(PolicyKind.IDENTITY, found.identity),
+            self.compiled(PolicyKind.BOUNDARY, found.boundary.id, found.boundary.document)
+            if found.boundary is not None
+            else None,
+            self._compile_all(PolicyKind.SESSION, found.session) if found.session is not None else None,
+        )
+        if len(self._principals) > 10_000:
+            self._principals.clear()
+        self._principals[key] = side
+        return side
+
+    # --- the decision -------------------------------------------------------------------------------------
+
+    async def decide(
+        self,
+        principal: Principal,
+        action: str,
+        resource: str,
+        origin: NetworkOrigin,
+        region: str,
+        *,
+        extra_keys: dict[str, object] | None = None,
+        request_tags: dict[str, str] | None = None,
+        tag_keys: list[str] | None = None,
+    ) -> tuple[policy.RequestContext, Response]:
+        side = await self._identity_side(principal)
+        resource_account = _arn_account(resource) or (principal.account if resource == "*" else None)
+        resource_policy: CompiledPolicy | None = None
+        resource_tags: dict[str, str] | None = None
+        table_ref = _table_of(resource)
+        if table_ref is not None:
+            table = await self.catalog.find(*table_ref)
+            if table is not None:
+                stored = table.description.get("_resource_policy")
+                if stored:
+                    resource_policy = self.compiled(PolicyKind.RESOURCE, table.arn, stored["Policy"])
+                tags = table.description.get("_tags")
+                if tags:
+                    resource_tags = {t["Key"]: t["Value"] for t in tags}
+        principal_place = await self._placement(principal.account)
+        resource_place = await self._placement(resource_account) if resource_account else None
+        info = policy.PrincipalInfo(
+            arn=principal.arn,
+            principal_arn=principal.principal_arn,
+            account=principal.account,
+            type=principal.kind,
+            userid=principal.userid,
+            username=principal.username,
+            tags=principal.tags,
+            is_service_linked_role=principal.principal_arn.split(":", 5)[-1].startswith("role/aws-service-role/"),
+            mfa_present=principal.mfa_authenticated,
+            mfa_age_seconds=int(datetime.now(UTC).timestamp() - principal.mfa_auth_time)
+            if principal.mfa_auth_time
+            else None,
+            token_issue_time=datetime.fromtimestamp(principal.token_issue_time, UTC)
+            if principal.token_issue_time
+            else None,
+            source_identity=principal.source_identity,
+            org_id=principal_place.org_id if principal_place else None,
+            org_paths=tuple(principal_place.org_paths) if principal_place else (),
+        )
+        vpce_policy = None
+        vpce_document = getattr(origin, "vpce_policy", None)
+        if origin.vpce_id and vpce_document:
+            vpce_policy = self.compiled(PolicyKind.VPCE, origin.vpce_id, vpce_document)
+        engine_origin = policy.NetworkOrigin(
+            source_ip=origin.source_ip,
+            secure_transport=origin.secure,
+            vpc_id=origin.vpc_id,
+            vpce_id=origin.vpce_id,
+            vpce_account=origin.vpce_account,
+            vpce_org_id=getattr(origin, "vpce_org_id", None),
+            vpce_org_paths=tuple(getattr(origin, "vpce_org_paths", ()) or ()),
+        )
+        keys = policy.standard_keys(
+            info,
+            origin=engine_origin,
+            now=datetime.now(UTC),
+            region=region,
+            resource_account=resource_account,
+            resource_org_id=resource_place.org_id if resource_place else None,
+            resource_org_paths=tuple(resource_place.org_paths) if resource_place else (),
+            resource_tags=resource_tags,
+            request_tags=request_tags,
+            tag_keys=tag_keys,
+            extra=extra_keys,
+        )
+        ctx = policy.RequestContext(info, action, resource, resource_account, keys)
+        in_org = principal_place is not None
+        resource_in_org = resource_place is not None
+        policies = PolicySet(
+            identity=side.identity,
+            boundary=side.boundary,
+            session=side.session,
+            resource=resource_policy,
+            scp_levels=tuple(principal_place.scp_levels) if principal_place else (),
+            rcp_levels=tuple(resource_place.rcp_levels) if resource_place else (),
+            vpce=vpce_policy,
+            principal_in_management_account=bool(principal_place and principal_place.is_management),
+            resource_in_management_account=bool(resource_place and resource_place.is_management),
+            principal_in_org=in_org,
+            resource_in_org=resource_in_org,
+            same_organization=bool(
+                in_org and resource_in_org and principal_place.org_id == resource_place.org_id  # type: ignore[union-attr]
+            ),
+        )
+        return ctx, policy.decide(ctx, policies)
+
+    async def _placement(self, account: str | None) -> Any:
+        if account is None or self.organizations is None:
+            return None
+        return await self.organizations.placement(account)
 
     async def authorize(
         self,
@@ -23,5 +221,13 @@ class Authorizer:
         origin: NetworkOrigin,
         region: str,
         call: Any = None,
-    ) -> None:
-        return None
+        **context: Any,
+    ) -> Decided:
+        """Decide; on a denial raise AccessDeniedException with AWS's message."""
+        ctx, response = await self.decide(principal, action, resource, origin, region, **context)
+        decided = Decided(action, resource, response)
+        if call is not None and hasattr(call, "notes"):
+            call.notes.setdefault("decisions", []).append(decided)
+        if not response.allowed:
+            raise errors.access_denied(policy.access_denied_message(ctx, response))
+        return decided

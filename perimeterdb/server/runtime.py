@@ -35,7 +35,8 @@ def open_runtime(settings: Settings) -> Runtime:
     engine = SQLiteEngine(settings.database_path, durability=settings.durability)
     box = SecretBox(settings.secret_key_path)
     identities = IdentityStore(engine, box)
-    return Runtime(settings, engine, identities, Catalog(engine), Authorizer())
+    catalog = Catalog(engine)
+    return Runtime(settings, engine, identities, catalog, Authorizer(identities, catalog))
 
 
 def write_credentials_file(path: Path, key: NewAccessKey) -> None:
