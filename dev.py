@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """Quickstart runner: needs only Python 3.11+. It makes ./.venv, installs perimeterdb into it, then
 
-    python3 dev.py serve [perimeterdb serve options]   starts the server (127.0.0.1:8000, ./perimeterdb-data)
-    python3 dev.py test [pytest options]               installs the test tools and runs the whole suite
+python3 dev.py serve [perimeterdb serve options]   starts the server (127.0.0.1:8000, ./perimeterdb-data)
+python3 dev.py test [pytest options]               installs the test tools and runs the whole suite
 """
 
 from __future__ import annotations
@@ -20,8 +20,6 @@ BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
 
 
 def ensure_venv(extra: str) -> None:
-    if sys.version_info < (3, 11):
-        sys.exit("perimeterdb needs Python 3.11 or newer")
     if not (BIN / "python").exists():
         venv.EnvBuilder(with_pip=True).create(VENV)
     # Reinstall only when the project's dependencies changed.

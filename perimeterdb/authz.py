@@ -75,7 +75,9 @@ class Authorizer:
 
     # --- compilation and caches --------------------------------------------------------------------------
 
-    def compiled(self, kind: PolicyKind, policy_id: str, document: str, *, name: str | None = None) -> CompiledPolicy:
+    def compiled(
+        self, kind: PolicyKind, policy_id: str, document: str, *, name: str | None = None
+    ) -> CompiledPolicy:
         digest = hashlib.blake2b(document.encode(), digest_size=16).hexdigest()
         key = (kind.value, policy_id, digest)
         found = self._compiled.get(key)
@@ -94,7 +96,12 @@ class Authorizer:
 
     async def _identity_side(self, principal: Principal) -> _IdentitySide:
         found = await self.identities.policies_for(principal)
-        key = (principal.arn, principal.principal_arn, principal.session_policies, principal.session_policy_arns)
+        key = (
+            principal.arn,
+            principal.principal_arn,
+            principal.session_policies,
+            principal.session_policy_arns,
+        )
         cached = self._principals.get(key)
         if cached is not None and cached.generation == found.generation:
             return cached
@@ -149,7 +156,9 @@ class Authorizer:
             userid=principal.userid,
             username=principal.username,
             tags=principal.tags,
-            is_service_linked_role=principal.principal_arn.split(":", 5)[-1].startswith("role/aws-service-role/"),
+            is_service_linked_role=principal.principal_arn.split(":", 5)[-1].startswith(
+                "role/aws-service-role/"
+            ),
             mfa_present=principal.mfa_authenticated,
             mfa_age_seconds=int(datetime.now(UTC).timestamp() - principal.mfa_auth_time)
             if principal.mfa_auth_time

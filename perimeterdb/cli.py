@@ -54,7 +54,9 @@ def serve(settings: Settings) -> int:
     from perimeterdb.server.app import PerimeterApp
     from perimeterdb.server.runtime import open_runtime
 
-    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
+    )
     asyncio.run(_bootstrap(settings))
     sockets = [_socket_for(listener) for listener in settings.listeners]
     runtime = open_runtime(settings)
@@ -86,9 +88,14 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="perimeterdb", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
     p = commands.add_parser("serve", help="run the server")
-    p.add_argument("--data-dir", default="perimeterdb-data", help="where the data lives (default ./perimeterdb-data)")
     p.add_argument(
-        "--listen", action="append", metavar="HOST:PORT", help="address to listen on; repeatable (127.0.0.1:8000)"
+        "--data-dir", default="perimeterdb-data", help="where the data lives (default ./perimeterdb-data)"
+    )
+    p.add_argument(
+        "--listen",
+        action="append",
+        metavar="HOST:PORT",
+        help="address to listen on; repeatable (127.0.0.1:8000)",
     )
     p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error", "critical"])
     p.add_argument(

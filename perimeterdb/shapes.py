@@ -88,7 +88,9 @@ class _TypeChecker:
         elif kind == "map":
             if not isinstance(value, dict):
                 raise _serialization(
-                    "Start of list found where not expected" if isinstance(value, list) else "Expected map or null"
+                    "Start of list found where not expected"
+                    if isinstance(value, list)
+                    else "Expected map or null"
                 )
             for item in value.values():
                 self.check(item, shape["value"]["shape"])
@@ -106,7 +108,9 @@ class _TypeChecker:
                 raise _serialization(f"'{value.upper()}' can not be converted to an Boolean")
             if isinstance(value, int | float) and not isinstance(value, bool):
                 if _java_number_class(value) != "java.lang.Double":
-                    raise _serialization(f"class {_java_number_class(value)} can not be converted to an Boolean")
+                    raise _serialization(
+                        f"class {_java_number_class(value)} can not be converted to an Boolean"
+                    )
             self._scalar(value, "Boolean", lambda v: isinstance(v, bool | int | float))
         elif kind == "blob":
             self._blob(value)
@@ -144,7 +148,9 @@ class _TypeChecker:
             )
         bad = re.search(r"[^a-zA-Z0-9+/=]|=[^=]", value)
         if bad:
-            raise _serialization(f"'{value}' can not be converted to a Blob: Invalid Base64 character: '{bad.group()[0]}'")
+            raise _serialization(
+                f"'{value}' can not be converted to a Blob: Invalid Base64 character: '{bad.group()[0]}'"
+            )
         try:
             decoded = base64.b64decode(value, validate=True)
         except binascii.Error:
@@ -186,7 +192,9 @@ class _ConstraintChecker:
 
     def fail(self, path: str, value: Any, constraint: str) -> None:
         if len(self.problems) < _MAX_ERRORS:
-            self.problems.append(f"Value {_value_text(value)} at '{path}' failed to satisfy constraint: {constraint}")
+            self.problems.append(
+                f"Value {_value_text(value)} at '{path}' failed to satisfy constraint: {constraint}"
+            )
 
     def check_structure(
         self, value: dict[str, Any], shape_name: str, prefix: str, skip: frozenset[str] = frozenset()
@@ -257,12 +265,16 @@ def _check_table_name(body: dict[str, Any], input_shape: dict[str, Any]) -> list
     name = body.get("TableName")
     if name is None:
         if "TableName" in input_shape.get("required", ()):
-            raise errors.validation("The paramater 'tableName' is required but was not present in the request")
+            raise errors.validation(
+                "The paramater 'tableName' is required but was not present in the request"
+            )
         return []
     if name.startswith("arn:"):
         return []
     if not 3 <= len(name) <= 255:
-        raise errors.validation("TableName must be at least 3 characters long and at most 255 characters long")
+        raise errors.validation(
+            "TableName must be at least 3 characters long and at most 255 characters long"
+        )
     if not re.fullmatch(r"[a-zA-Z0-9_.-]+", name):
         return [
             f"Value '{name}' at 'tableName' failed to satisfy constraint: "
@@ -279,7 +291,9 @@ def validate_request(service: str, operation: str, body: Any) -> dict[str, Any]:
     if input_name is None:
         return {}
     if not isinstance(body, dict):
-        raise _serialization("Start of list found where not expected" if isinstance(body, list) else "Expected null")
+        raise _serialization(
+            "Start of list found where not expected" if isinstance(body, list) else "Expected null"
+        )
     _TypeChecker(shapes).check(body, input_name)
     input_shape = shapes[input_name]
     problems = _check_table_name(body, input_shape) if service == "dynamodb" else []

@@ -72,7 +72,9 @@ def canonical_request(
     *,
     presigned: bool = False,
 ) -> str:
-    header_lines = "".join(f"{name}:{canonical_header_value(headers.get(name, []))}\n" for name in signed_headers)
+    header_lines = "".join(
+        f"{name}:{canonical_header_value(headers.get(name, []))}\n" for name in signed_headers
+    )
     return "\n".join(
         (
             method,
@@ -134,5 +136,7 @@ def sign_headers(
     payload_hash = hashlib.sha256(body).hexdigest()
     canonical = canonical_request(method, path, query_pairs, lowered, signed, payload_hash)
     scope = f"{amz_date[:8]}/{region}/{service}/aws4_request"
-    sig = signature(signing_key(secret, amz_date[:8], region, service), string_to_sign(amz_date, scope, canonical))
+    sig = signature(
+        signing_key(secret, amz_date[:8], region, service), string_to_sign(amz_date, scope, canonical)
+    )
     return f"{ALGORITHM} Credential={access_key}/{scope}, SignedHeaders={';'.join(signed)}, Signature={sig}"

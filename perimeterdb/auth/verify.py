@@ -76,9 +76,13 @@ def _parse_authorization(value: str, amz_date: str | None) -> SignatureClaim:
                 f"'{part}' not a valid key=value pair (missing equal-sign) in Authorization header: '{value}'."
             )
         params[name.strip()] = val.strip()
-    problems = [f"Authorization header requires '{p}' parameter." for p in _REQUIRED_PARTS if not params.get(p)]
+    problems = [
+        f"Authorization header requires '{p}' parameter." for p in _REQUIRED_PARTS if not params.get(p)
+    ]
     if amz_date is None:
-        problems.append("Authorization header requires existence of either a 'X-Amz-Date' or a 'Date' header.")
+        problems.append(
+            "Authorization header requires existence of either a 'X-Amz-Date' or a 'Date' header."
+        )
     if problems:
         raise errors.incomplete_signature(" ".join(problems) + f" Authorization={value}")
     scope = sigv4.parse_credential(params["Credential"])
@@ -94,7 +98,13 @@ def _parse_authorization(value: str, amz_date: str | None) -> SignatureClaim:
 def _parse_presigned(query: dict[str, str]) -> SignatureClaim:
     missing = [
         f"AWS query-string parameters must include '{p}'."
-        for p in ("X-Amz-Algorithm", "X-Amz-Credential", "X-Amz-Signature", "X-Amz-SignedHeaders", "X-Amz-Date")
+        for p in (
+            "X-Amz-Algorithm",
+            "X-Amz-Credential",
+            "X-Amz-Signature",
+            "X-Amz-SignedHeaders",
+            "X-Amz-Date",
+        )
         if p not in query
     ]
     if missing:
@@ -180,7 +190,9 @@ def verify(
     signed_at = _parse_amz_date(claim.amz_date)
     now = now or datetime.now(UTC)
     if "host" not in claim.signed_headers:
-        raise errors.invalid_signature("'Host' or ':authority' must be a 'SignedHeader' in the AWS Authorization.")
+        raise errors.invalid_signature(
+            "'Host' or ':authority' must be a 'SignedHeader' in the AWS Authorization."
+        )
     if scope.terminator != "aws4_request":
         raise errors.invalid_signature(
             f"Credential should be scoped with a valid terminator: 'aws4_request', not '{scope.terminator}'."
@@ -191,9 +203,7 @@ def verify(
             f"'{scope.date}' != '{signed_at.strftime('%Y%m%d')}', from ISO-8601 string '{claim.amz_date}'."
         )
     if scope.service != service:
-        raise errors.invalid_signature(
-            f"Credential should be scoped to correct service: '{service}'. "
-        )
+        raise errors.invalid_signature(f"Credential should be scoped to correct service: '{service}'. ")
     check_clock(signed_at, now)
     if claim.presigned:
         expires = dict(req.query_pairs).get("X-Amz-Expires")

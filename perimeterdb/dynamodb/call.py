@@ -26,7 +26,7 @@ class Call:
     settings: Any = None
     # Set by the pipeline: re-authorize a further (action, resource) pair discovered while running,
     # e.g. the index named by a Query. Raises AccessDeniedException when denied.
-    authorize: Callable[[str, str], Awaitable[None]] | None = None
+    authorize: Callable[..., Awaitable[None]] | None = None
     notes: dict[str, Any] = field(default_factory=dict)
 
     def resolve_table_name(self, name: str) -> tuple[str, str, str]:

@@ -13,10 +13,10 @@ from typing import Any, Final
 
 from perimeterdb import errors
 from perimeterdb.dynamodb import expressions as ex
-from perimeterdb.dynamodb.expressions import legacy
 from perimeterdb.dynamodb import items as item_rows
 from perimeterdb.dynamodb import values
 from perimeterdb.dynamodb.catalog import Table
+from perimeterdb.dynamodb.expressions import legacy
 from perimeterdb.dynamodb.items import Item
 from perimeterdb.storage.engine import Decision, RowKey
 
@@ -48,7 +48,7 @@ class ItemWrite:
     update: Any = None  # Update: a bound UpdateExpression
     attribute_updates: dict[str, tuple[str, Any]] | None = None  # Update: validated legacy AttributeUpdates
 
-    def apply(self, old: Item | None) -> Item | None | _Keep:
+    def apply(self, old: Item | None) -> Item | _Keep | None:
         if self.condition is not None and not ex.evaluate_condition(self.condition, old):
             raise ConditionFailed(old)
         if self.kind == "Put":
@@ -103,7 +103,12 @@ def index_key_types(table: Table) -> list[tuple[str, list[tuple[str, str]]]]:
     for index in table.description.get("GlobalSecondaryIndexes", []) + table.description.get(
         "LocalSecondaryIndexes", []
     ):
-        out.append((index["IndexName"], [(k["AttributeName"], types[k["AttributeName"]]) for k in index["KeySchema"]]))
+        out.append(
+            (
+                index["IndexName"],
+                [(k["AttributeName"], types[k["AttributeName"]]) for k in index["KeySchema"]],
+            )
+        )
     return out
 
 
@@ -138,7 +143,9 @@ def bind_condition(body: dict[str, Any]) -> Any:
     return bound.condition
 
 
-async def execute(write: ItemWrite, engine: Any, return_on_failure: str | None) -> tuple[Item | None, Item | None]:
+async def execute(
+    write: ItemWrite, engine: Any, return_on_failure: str | None
+) -> tuple[Item | None, Item | None]:
     """Run one write atomically; return (old, new) or raise ConditionalCheckFailedException."""
     try:
         result: tuple[Item | None, Item | None] = await engine.atomic([write.row], write.decide)

@@ -25,6 +25,7 @@ import orjson
 
 from perimeterdb import errors
 from perimeterdb.auth import verify as sigv4_verify
+from perimeterdb.dynamodb import condition_keys
 from perimeterdb.dynamodb.call import Call
 from perimeterdb.errors import ApiError
 from perimeterdb.server import targets, wire
@@ -71,6 +72,15 @@ def _decode_body(req: IncomingRequest) -> bytes:
     return req.body
 
 
+async def _dynamodb_keys(call: Call, resource: str, body: dict[str, Any]) -> dict[str, object]:
+    """The dynamodb:* condition keys of a request on one table (its schema names the partition key)."""
+    table = None
+    if ":table/" in resource:
+        account, region, name = call.resolve_table_name(resource.split("/index/")[0].split("/stream/")[0])
+        table = await call.catalog.find(account, region, name)
+    return condition_keys.request_keys(table, body)
+
+
 async def handle(rt: Runtime, req: IncomingRequest) -> wire.HttpResponse:
     request_id = wire.new_request_id()
     if req.method == "GET" and req.raw_path == "/":
@@ -83,7 +93,9 @@ async def handle(rt: Runtime, req: IncomingRequest) -> wire.HttpResponse:
     return wire.HttpResponse(404, _UNKNOWN_OPERATION_404, [(b"x-amzn-requestid", request_id.encode())])
 
 
-async def handle_dynamodb(rt: Runtime, req: IncomingRequest, target: str, request_id: str) -> wire.HttpResponse:
+async def handle_dynamodb(
+    rt: Runtime, req: IncomingRequest, target: str, request_id: str
+) -> wire.HttpResponse:
     content_type = (req.header("content-type") or "").split(";")[0].strip()
     reply_type = JSON_10 if content_type == JSON_10 else "application/json"
     # 1. Method and content type.
@@ -126,13 +138,17 @@ async def handle_dynamodb(rt: Runtime, req: IncomingRequest, target: str, reques
             settings=rt.settings,
         )
 
-        # 8. Authorization of each (action, resource) pair.
-        async def authorize(action: str, resource: str) -> None:
-            await rt.authorizer.authorize(principal, action, resource, req.origin, verified.region, call)
+        # 8. Authorization of each (action, resource) pair, with DynamoDB's condition keys.
+        async def authorize(action: str, resource: str, keys: dict[str, object] | None = None) -> None:
+            await rt.authorizer.authorize(
+                principal, action, resource, req.origin, verified.region, call, extra_keys=keys
+            )
 
         call.authorize = authorize
-        for action, resource in operation.authorizations(body, call):
-            await authorize(action, resource)
+        for pair in operation.authorizations(body, call):
+            action, resource = pair[0], pair[1]
+            keys = pair[2] if len(pair) > 2 else await _dynamodb_keys(call, resource, body)
+            await authorize(action, resource, keys)
         # 9. The operation.
         result = await operation.run(body, call)
         # 10. The response.

@@ -61,7 +61,9 @@ def xml_response(action: str, namespace: str, result_xml: str, request_id: str) 
         + (f"<{action}Result>{result_xml}</{action}Result>" if result_xml is not None else "")
         + f"<ResponseMetadata><RequestId>{request_id}</RequestId></ResponseMetadata></{action}Response>"
     ).encode()
-    return HttpResponse(200, body, [(b"content-type", b"text/xml"), (b"x-amzn-requestid", request_id.encode())])
+    return HttpResponse(
+        200, body, [(b"content-type", b"text/xml"), (b"x-amzn-requestid", request_id.encode())]
+    )
 
 
 def xml_error(error: ApiError, request_id: str, namespace: str) -> HttpResponse:
@@ -72,7 +74,9 @@ def xml_error(error: ApiError, request_id: str, namespace: str) -> HttpResponse:
         f"<RequestId>{request_id}</RequestId></ErrorResponse>"
     ).encode()
     status = error.status
-    return HttpResponse(status, body, [(b"content-type", b"text/xml"), (b"x-amzn-requestid", request_id.encode())])
+    return HttpResponse(
+        status, body, [(b"content-type", b"text/xml"), (b"x-amzn-requestid", request_id.encode())]
+    )
 
 
 def plain(status: int, text: str, request_id: str | None = None) -> HttpResponse:

@@ -5,7 +5,7 @@ S is its UTF-8 bytes and B its raw bytes (both sort bytewise, as DynamoDB sorts 
 so that bytewise order is numeric order:
 
 - zero is ``0x01``;
-- a positive number ``0.d1d2…dn × 10^e`` (``d1 != 0``, no trailing zeros) is ``0x02``, ``e + 1000`` as two
+- a positive number ``0.d1d2...dn * 10^e`` (``d1 != 0``, no trailing zeros) is ``0x02``, ``e + 1000`` as two
   big-endian bytes, then the digits as ASCII;
 - a negative number is ``0x00``, then the complement of the positive form's exponent and digits, then
   ``0xff`` (so that a shorter digit string, the smaller magnitude, sorts after the longer one).
@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
-from decimal import Context, Decimal
+from decimal import Context
 
 _CONTEXT = Context(prec=60)
 _EXP_BIAS = 1000

@@ -86,7 +86,8 @@ class SQLiteEngine:
         row = (
             self._reader()
             .execute(
-                "SELECT val FROM rows WHERE space=? AND hh=? AND hk=? AND rk=?", (key.space, key.hh, key.hk, key.rk)
+                "SELECT val FROM rows WHERE space=? AND hh=? AND hk=? AND rk=?",
+                (key.space, key.hh, key.hk, key.rk),
             )
             .fetchone()
         )

@@ -84,7 +84,9 @@ def test_expired_signature(server: Any) -> None:
     status, body, _ = raw.call(server.endpoint, "ListTables", {}, key, secret, when=when)
     assert status == 400
     assert _type(body) == "InvalidSignatureException"
-    assert body["message"].startswith(f"Signature expired: {when.strftime('%Y%m%dT%H%M%SZ')} is now earlier than")
+    assert body["message"].startswith(
+        f"Signature expired: {when.strftime('%Y%m%dT%H%M%SZ')} is now earlier than"
+    )
     assert body["message"].endswith(" - 5 min.)")
 
 

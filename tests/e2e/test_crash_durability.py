@@ -6,7 +6,6 @@ import hashlib
 import threading
 import time
 from pathlib import Path
-from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -39,7 +38,10 @@ def test_kill_9_loses_no_acknowledged_write(tmp_path: Path) -> None:
             if i >= 5000:
                 return
             try:
-                c.put_item(TableName="crash", Item={"pk": {"S": f"k{i}"}, "i": {"N": str(i)}, "v": {"S": _payload(i)}})
+                c.put_item(
+                    TableName="crash",
+                    Item={"pk": {"S": f"k{i}"}, "i": {"N": str(i)}, "v": {"S": _payload(i)}},
+                )
             except (ClientError, BotoCoreError, OSError):
                 return  # the server is gone: this write was never acknowledged
             with lock:

@@ -82,7 +82,12 @@ def test_update_expression_and_return_values(ddb: Any, hash_table: str) -> None:
         TableName=hash_table,
         Key=key,
         UpdateExpression="SET a = :a, n = if_not_exists(n, :zero) + :one ADD tags :t",
-        ExpressionAttributeValues={":a": {"S": "x"}, ":zero": {"N": "0"}, ":one": {"N": "1"}, ":t": {"SS": ["q"]}},
+        ExpressionAttributeValues={
+            ":a": {"S": "x"},
+            ":zero": {"N": "0"},
+            ":one": {"N": "1"},
+            ":t": {"SS": ["q"]},
+        },
         ReturnValues="ALL_NEW",
     )
     assert out["Attributes"]["n"] == {"N": "1"}
@@ -200,7 +205,9 @@ def test_legacy_and_expression_parameters_cannot_mix(ddb: Any, hash_table: str) 
 
 
 def test_legacy_expected_and_attribute_updates(ddb: Any, hash_table: str) -> None:
-    ddb.put_item(TableName=hash_table, Item={"pk": {"S": "lg"}, "v": {"N": "1"}}, Expected={"pk": {"Exists": False}})
+    ddb.put_item(
+        TableName=hash_table, Item={"pk": {"S": "lg"}, "v": {"N": "1"}}, Expected={"pk": {"Exists": False}}
+    )
     ddb.update_item(
         TableName=hash_table,
         Key={"pk": {"S": "lg"}},

@@ -58,11 +58,21 @@ def test_duplicate_table(ddb: Any, hash_table: str) -> None:
     ("kwargs", "message"),
     [
         (
-            {"TableName": "ab", "AttributeDefinitions": ATTRS, "KeySchema": SCHEMA, "BillingMode": "PAY_PER_REQUEST"},
+            {
+                "TableName": "ab",
+                "AttributeDefinitions": ATTRS,
+                "KeySchema": SCHEMA,
+                "BillingMode": "PAY_PER_REQUEST",
+            },
             "TableName must be at least 3 characters long and at most 255 characters long",
         ),
         (
-            {"TableName": "bad name!", "AttributeDefinitions": ATTRS, "KeySchema": SCHEMA, "BillingMode": "PAY_PER_REQUEST"},
+            {
+                "TableName": "bad name!",
+                "AttributeDefinitions": ATTRS,
+                "KeySchema": SCHEMA,
+                "BillingMode": "PAY_PER_REQUEST",
+            },
             "1 validation error detected: Value 'bad name!' at 'tableName' failed to satisfy constraint: "
             "Member must satisfy regular expression pattern: [a-zA-Z0-9_.-]+",
         ),
@@ -111,7 +121,9 @@ def test_create_table_validation(ddb: Any, kwargs: dict[str, Any], message: str)
 def test_list_tables_pagination(ddb: Any) -> None:
     names = [f"page-{i:02d}" for i in range(5)]
     for name in names:
-        ddb.create_table(TableName=name, AttributeDefinitions=ATTRS, KeySchema=SCHEMA, BillingMode="PAY_PER_REQUEST")
+        ddb.create_table(
+            TableName=name, AttributeDefinitions=ATTRS, KeySchema=SCHEMA, BillingMode="PAY_PER_REQUEST"
+        )
     try:
         seen: list[str] = []
         start: dict[str, str] = {}
@@ -204,8 +216,18 @@ def test_aws_cli(server: Any, table_name: str) -> None:
         "PAY_PER_REQUEST",
     )
     try:
-        _aws(server, "dynamodb", "put-item", "--table-name", table_name, "--item", '{"pk": {"S": "cli"}, "n": {"N": "7"}}')
-        got = _aws(server, "dynamodb", "get-item", "--table-name", table_name, "--key", '{"pk": {"S": "cli"}}')
+        _aws(
+            server,
+            "dynamodb",
+            "put-item",
+            "--table-name",
+            table_name,
+            "--item",
+            '{"pk": {"S": "cli"}, "n": {"N": "7"}}',
+        )
+        got = _aws(
+            server, "dynamodb", "get-item", "--table-name", table_name, "--key", '{"pk": {"S": "cli"}}'
+        )
         assert got["Item"]["n"] == {"N": "7"}
         assert table_name in _aws(server, "dynamodb", "list-tables")["TableNames"]
     finally:

@@ -32,19 +32,19 @@ def _check_throughput(throughput: dict[str, Any] | None, billing: str, index: st
                     "BillingMode is PAY_PER_REQUEST"
                 )
             raise errors.validation(
-                _INVALID + f"ProvisionedThroughput should not be specified for index: {index} when BillingMode "
+                _INVALID
+                + f"ProvisionedThroughput should not be specified for index: {index} when BillingMode "
                 "is PAY_PER_REQUEST"
             )
         return
     if throughput is None:
         if index is None:
             raise errors.validation(
-                _INVALID + "ReadCapacityUnits and WriteCapacityUnits must both be specified when BillingMode is "
+                _INVALID
+                + "ReadCapacityUnits and WriteCapacityUnits must both be specified when BillingMode is "
                 "PROVISIONED"
             )
-        raise errors.validation(
-            _INVALID + f"ProvisionedThroughput must be specified for index: {index}"
-        )
+        raise errors.validation(_INVALID + f"ProvisionedThroughput must be specified for index: {index}")
     for unit in ("ReadCapacityUnits", "WriteCapacityUnits"):
         if throughput[unit] > MAX_THROUGHPUT:
             raise errors.validation(f"Given value {throughput[unit]} for {unit} is out of bounds")
@@ -58,7 +58,9 @@ def _check_key_schema(schema: list[dict[str, str]], defined: list[str]) -> None:
             f"Keys: [{', '.join(names)}], AttributeDefinitions: [{', '.join(defined)}]"
         )
     if len(names) == 2 and names[0] == names[1]:
-        raise errors.validation("Both the Hash Key and the Range Key element in the KeySchema have the same name")
+        raise errors.validation(
+            "Both the Hash Key and the Range Key element in the KeySchema have the same name"
+        )
     if schema[0]["KeyType"] != "HASH":
         raise errors.validation("Invalid KeySchema: The first KeySchemaElement is not a HASH key type")
     if len(schema) == 2 and schema[1]["KeyType"] != "RANGE":
@@ -96,11 +98,14 @@ def validate_indexes(body: dict[str, Any], defined: list[str], billing: str) -> 
             name = index["IndexName"]
             _check_key_schema(index["KeySchema"], defined)
             if len(index["KeySchema"]) != 2:
-                raise errors.validation(_INVALID + f"Index KeySchema does not have a range key for index: {name}")
+                raise errors.validation(
+                    _INVALID + f"Index KeySchema does not have a range key for index: {name}"
+                )
             index_hash = index["KeySchema"][0]["AttributeName"]
             if index_hash != schema[0]["AttributeName"]:
                 raise errors.validation(
-                    _INVALID + "Index KeySchema does not have the same leading hash key as table KeySchema for "
+                    _INVALID
+                    + "Index KeySchema does not have the same leading hash key as table KeySchema for "
                     f"index: {name}. index hash key: {index_hash}, table hash key: {schema[0]['AttributeName']}"
                 )
             _check_projection(index)
@@ -109,9 +114,7 @@ def validate_indexes(body: dict[str, Any], defined: list[str], billing: str) -> 
             names.add(name)
             used.update(k["AttributeName"] for k in index["KeySchema"])
         if len(lsis) > 5:
-            raise errors.validation(
-                _INVALID + "Number of LocalSecondaryIndexes exceeds per-table limit of 5"
-            )
+            raise errors.validation(_INVALID + "Number of LocalSecondaryIndexes exceeds per-table limit of 5")
     gsis = body.get("GlobalSecondaryIndexes")
     if gsis is not None:
         if not gsis:
@@ -126,9 +129,7 @@ def validate_indexes(body: dict[str, Any], defined: list[str], billing: str) -> 
             names.add(name)
             used.update(k["AttributeName"] for k in index["KeySchema"])
         if len(gsis) > 20:
-            raise errors.validation(
-                _INVALID + "GlobalSecondaryIndex count exceeds the per-table limit of 20"
-            )
+            raise errors.validation(_INVALID + "GlobalSecondaryIndex count exceeds the per-table limit of 20")
     return used
 
 
@@ -175,9 +176,7 @@ async def run(body: dict[str, Any], call: Call) -> dict[str, Any]:
         raise errors.validation("Invalid KeySchema: Some index key attribute have no definition")
     _check_key_schema(schema, defined)
     if len(set(defined)) != len(defined):
-        raise errors.validation(
-            _INVALID + "Duplicate AttributeName in AttributeDefinitions"
-        )
+        raise errors.validation(_INVALID + "Duplicate AttributeName in AttributeDefinitions")
     used = validate_indexes(body, defined, billing) | {k["AttributeName"] for k in schema}
     if set(defined) != used:
         if not body.get("LocalSecondaryIndexes") and not body.get("GlobalSecondaryIndexes"):
@@ -228,7 +227,10 @@ async def run(body: dict[str, Any], call: Call) -> dict[str, Any]:
     if body.get("Tags"):
         description["_tags"] = body["Tags"]
     if body.get("ResourcePolicy"):
-        description["_resource_policy"] = {"Policy": body["ResourcePolicy"], "RevisionId": str(int(now * 1000))}
+        description["_resource_policy"] = {
+            "Policy": body["ResourcePolicy"],
+            "RevisionId": str(int(now * 1000)),
+        }
     table = await call.catalog.create(account, region, name, description)
     out = table.public_description()
     out["TableStatus"] = "CREATING"

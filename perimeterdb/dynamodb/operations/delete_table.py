@@ -19,8 +19,8 @@ async def run(body: dict[str, Any], call: Call) -> dict[str, Any]:
     table = await call.table(body["TableName"])
     if table.description.get("DeletionProtectionEnabled"):
         raise errors.validation(
-            f"Resource cannot be deleted as it is currently protected against deletion. Disable deletion "
-            f"protection first."
+            "Resource cannot be deleted as it is currently protected against deletion. Disable deletion "
+            "protection first."
         )
     out = await describe(table, call)
     await call.catalog.delete(table)

@@ -41,7 +41,8 @@ def _apply_throughput(description: dict[str, Any], body: dict[str, Any], billing
     if billing == "PAY_PER_REQUEST":
         if requested is not None:
             raise errors.validation(
-                _INVALID + "Neither ReadCapacityUnits nor WriteCapacityUnits can be specified when BillingMode "
+                _INVALID
+                + "Neither ReadCapacityUnits nor WriteCapacityUnits can be specified when BillingMode "
                 "is PAY_PER_REQUEST"
             )
         description["ProvisionedThroughput"] = throughput_description(None)
@@ -71,13 +72,15 @@ def _apply_throughput(description: dict[str, Any], body: dict[str, Any], billing
         )
     now = time.time()
     updated = dict(current)
-    if requested["ReadCapacityUnits"] > current["ReadCapacityUnits"] or requested[
-        "WriteCapacityUnits"
-    ] > current["WriteCapacityUnits"]:
+    if (
+        requested["ReadCapacityUnits"] > current["ReadCapacityUnits"]
+        or requested["WriteCapacityUnits"] > current["WriteCapacityUnits"]
+    ):
         updated["LastIncreaseDateTime"] = now
-    if requested["ReadCapacityUnits"] < current["ReadCapacityUnits"] or requested[
-        "WriteCapacityUnits"
-    ] < current["WriteCapacityUnits"]:
+    if (
+        requested["ReadCapacityUnits"] < current["ReadCapacityUnits"]
+        or requested["WriteCapacityUnits"] < current["WriteCapacityUnits"]
+    ):
         updated["LastDecreaseDateTime"] = now
         updated["NumberOfDecreasesToday"] = current.get("NumberOfDecreasesToday", 0) + 1
     updated["ReadCapacityUnits"] = requested["ReadCapacityUnits"]
@@ -107,7 +110,10 @@ async def run(body: dict[str, Any], call: Call) -> dict[str, Any]:
     if "DeletionProtectionEnabled" in body:
         description["DeletionProtectionEnabled"] = bool(body["DeletionProtectionEnabled"])
     if "TableClass" in body:
-        description["TableClassSummary"] = {"TableClass": body["TableClass"], "LastUpdateDateTime": time.time()}
+        description["TableClassSummary"] = {
+            "TableClass": body["TableClass"],
+            "LastUpdateDateTime": time.time(),
+        }
     if "StreamSpecification" in body:
         description["StreamSpecification"] = body["StreamSpecification"]
     if body.get("GlobalSecondaryIndexUpdates"):
