@@ -23,6 +23,7 @@ __all__ = [
     "number_size",
     "parse_number",
     "subtract",
+    "text_size",
 ]
 
 MAX_DIGITS = 38
@@ -94,9 +95,34 @@ def format_number(value: Decimal) -> str:
     return "-" + text if sign else text
 
 
+# Already canonical and necessarily in range (at most 38 digits, no exponent): the common case, kept cheap.
+_CANONICAL_RE = re.compile(r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]*[1-9])?")
+
+
 def normalize_number(text: str) -> str:
     """Validate a wire number and return its canonical form ("1.50" -> "1.5", "1e2" -> "100", "-0" -> "0")."""
+    if isinstance(text, str) and len(text) <= 39 and text != "-0" and _CANONICAL_RE.fullmatch(text):
+        return text
     return format_number(parse_number(text))
+
+
+def text_size(text: str) -> int:
+    """``number_size`` of a number in canonical text form (as stored), without building a Decimal."""
+    if "e" in text or "E" in text or text.startswith("+"):
+        return number_size(Decimal(text))
+    negative = text.startswith("-")
+    digits = text[1:] if negative else text
+    integer, _, fraction = digits.partition(".")
+    integer = integer.lstrip("0")
+    fraction = fraction.rstrip("0")
+    if fraction:
+        if not integer:
+            fraction = fraction.lstrip("0")
+    else:
+        integer = integer.rstrip("0")
+    if not integer and not fraction:
+        return 1
+    return 1 + (len(integer) + 1) // 2 + (len(fraction) + 1) // 2 + (1 if negative else 0)
 
 
 def add(left: Decimal, right: Decimal) -> Decimal:

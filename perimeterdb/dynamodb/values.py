@@ -74,7 +74,9 @@ def _check_base64(text: object) -> str:
         decoded = base64.b64decode(text, validate=True)
     except (binascii.Error, ValueError):
         bad = next((c for c in text if not (c.isascii() and (c.isalnum() or c in "+/="))), "=")
-        raise serialization(f"'{text}' can not be converted to a Blob: Invalid Base64 character: '{bad}'") from None
+        raise serialization(
+            f"'{text}' can not be converted to a Blob: Invalid Base64 character: '{bad}'"
+        ) from None
     if base64.b64encode(decoded).decode("ascii") != text:
         raise serialization(
             f"'{text}' can not be converted to a Blob: Invalid last non-pad Base64 character dectected"
@@ -147,7 +149,9 @@ def validate_attribute_value(value: object, depth: int = 1) -> dict[str, Any]:
         raise serialization("Expected null")
     present = [key for key in value if key in _TYPE_SET and value[key] is not None]
     if not present:
-        raise validation("Supplied AttributeValue is empty, must contain exactly one of the supported datatypes")
+        raise validation(
+            "Supplied AttributeValue is empty, must contain exactly one of the supported datatypes"
+        )
     if depth > MAX_NESTING_DEPTH:
         raise validation("Nesting Levels have exceeded supported limits")
     # DynamoDB reports a problem in any member before reporting the member count.
@@ -169,7 +173,7 @@ def _validate_typed(kind: str, raw: object, depth: int) -> Any:
     if kind == "S":
         return _check_string(raw)
     if kind == "N":
-        return numbers.format_number(numbers.parse_number(_check_string(raw)))
+        return numbers.normalize_number(_check_string(raw))
     if kind == "B":
         return _check_base64(raw)
     if kind == "BOOL":
@@ -239,7 +243,7 @@ def value_size(value: Mapping[str, Any]) -> int:
     if kind == "S":
         return len(raw.encode("utf-8"))
     if kind == "N":
-        return numbers.number_size(Decimal(raw))
+        return numbers.text_size(raw)
     if kind == "B":
         return len(b64decode(raw))
     if kind in ("BOOL", "NULL"):
@@ -247,7 +251,7 @@ def value_size(value: Mapping[str, Any]) -> int:
     if kind == "SS":
         return sum(len(m.encode("utf-8")) for m in raw)
     if kind == "NS":
-        return sum(numbers.number_size(Decimal(m)) for m in raw)
+        return sum(numbers.text_size(m) for m in raw)
     if kind == "BS":
         return sum(len(b64decode(m)) for m in raw)
     if kind == "L":
@@ -358,7 +362,9 @@ def _check_key_piece(name: str, kind: str, raw: Any, is_hash: bool) -> None:
     if is_hash and size > MAX_HASH_KEY_SIZE:
         raise validation(INVALID + "Size of hashkey has exceeded the maximum size limit of2048 bytes")
     if not is_hash and size > MAX_RANGE_KEY_SIZE:
-        raise validation(INVALID + "Aggregated size of all range keys has exceeded the size limit of 1024 bytes")
+        raise validation(
+            INVALID + "Aggregated size of all range keys has exceeded the size limit of 1024 bytes"
+        )
 
 
 def validate_key(
@@ -393,7 +399,9 @@ def validate_item_key(
         if value is None:
             raise validation(INVALID + f"Missing the key {name} in the item")
         if kind not in value:
-            raise validation(INVALID + f"Type mismatch for key {name} expected: {kind} actual: {type_of(value)}")
+            raise validation(
+                INVALID + f"Type mismatch for key {name} expected: {kind} actual: {type_of(value)}"
+            )
         _check_key_piece(name, kind, value[kind], is_hash)
 
 

@@ -60,6 +60,8 @@ class ItemWrite:
         base = dict(old) if old is not None else dict(self.key)
         if self.attribute_updates is not None:
             new = legacy.apply_attribute_updates(self.attribute_updates, base).item
+            if values.item_size(new) > values.MAX_ITEM_SIZE:
+                raise errors.validation("Item size to update has exceeded the maximum allowed size")
         else:
             new = ex.apply_update(self.update, base).item
         check_new_item(self.table, new)
@@ -126,9 +128,9 @@ def conditional_failure(exc: ConditionFailed, return_on_failure: str | None) -> 
     return errors.conditional_check_failed(item)
 
 
-def bind_condition(body: dict[str, Any]) -> Any:
+def bind_condition(body: dict[str, Any], operation: str) -> Any:
     """The write's condition: ConditionExpression (with its names and values) or legacy Expected."""
-    ex.check_parameter_mix(body)
+    ex.check_parameter_mix(body, operation)
     if body.get("Expected") is not None or body.get("ConditionalOperator") is not None:
         if body.get("ConditionalOperator") is not None and not body.get("Expected"):
             raise errors.validation(
@@ -139,6 +141,7 @@ def bind_condition(body: dict[str, Any]) -> Any:
         condition=body.get("ConditionExpression"),
         names=body.get("ExpressionAttributeNames"),
         values=body.get("ExpressionAttributeValues"),
+        operation=operation,
     )
     return bound.condition
 

@@ -75,8 +75,12 @@ def check_expression_text(text: str, parameter: str) -> None:
         raise validation(f"Invalid {parameter}: The expression can not be empty;")
     size = len(text.encode("utf-8"))
     if size > MAX_EXPRESSION_BYTES:
-        suffix = f" expression size: {size}" if parameter in ("ConditionExpression", "FilterExpression") else ""
-        raise validation(f"Invalid {parameter}: Expression size has exceeded the maximum allowed size;{suffix}")
+        suffix = (
+            f" expression size: {size}" if parameter in ("ConditionExpression", "FilterExpression") else ""
+        )
+        raise validation(
+            f"Invalid {parameter}: Expression size has exceeded the maximum allowed size;{suffix}"
+        )
 
 
 class _Parser:
@@ -204,7 +208,12 @@ class _Parser:
         return token.kind == "NAME" and nxt.kind == "OP" and nxt.text == "("
 
     def note_function(self, name: str, known: dict[str, int]) -> None:
-        if name not in known and self.unknown_function is None:
+        if name in known:
+            return
+        if name in CONDITION_FUNCTIONS or name in UPDATE_FUNCTIONS:
+            # A real function in the wrong kind of expression (if_not_exists in a condition, size in SET).
+            self.note_misused(name)
+        elif self.unknown_function is None:
             self.unknown_function = name
 
     def note_misused(self, name: str) -> None:

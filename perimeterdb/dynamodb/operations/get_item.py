@@ -19,7 +19,7 @@ def authorizations(body: dict[str, Any], call: Call) -> list[tuple[str, str]]:
 
 def bind_projection(body: dict[str, Any]) -> tuple[Any, ...] | None:
     """ProjectionExpression (with names) or legacy AttributesToGet, as projection paths."""
-    ex.check_parameter_mix(body)
+    ex.check_parameter_mix(body, "GetItem")
     if body.get("AttributesToGet") is not None:
         if body.get("ExpressionAttributeNames") is not None:
             raise errors.validation("ExpressionAttributeNames can only be specified when using expressions")
@@ -28,6 +28,7 @@ def bind_projection(body: dict[str, Any]) -> tuple[Any, ...] | None:
         projection=body.get("ProjectionExpression"),
         names=body.get("ExpressionAttributeNames"),
         values=body.get("ExpressionAttributeValues"),
+        operation="GetItem",
     )
     return bound.projection
 

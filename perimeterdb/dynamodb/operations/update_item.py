@@ -31,17 +31,18 @@ async def run(body: dict[str, Any], call: Call) -> dict[str, Any]:
             f"1 validation error detected: Value '{mode}' at 'returnValues' failed to satisfy constraint: "
             "Member must satisfy enum value set: [ALL_NEW, UPDATED_OLD, ALL_OLD, NONE, UPDATED_NEW]"
         )
-    ex.check_parameter_mix(body)
+    ex.check_parameter_mix(body, "UpdateItem")
     attribute_updates = None
     update = None
     if body.get("AttributeUpdates") is not None or body.get("Expected") is not None:
-        condition = writes.bind_condition(body)
+        condition = writes.bind_condition(body, "UpdateItem")
     else:
         bound = ex.compile_request_expressions(
             condition=body.get("ConditionExpression"),
             update=body.get("UpdateExpression"),
             names=body.get("ExpressionAttributeNames"),
             values=body.get("ExpressionAttributeValues"),
+            operation="UpdateItem",
         )
         condition, update = bound.condition, bound.update
     table = await call.table(body["TableName"])
