@@ -5,10 +5,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import socket
 import sys
 from pathlib import Path
 
+from perimeterdb import cli_simulate
 from perimeterdb.config import Listener, Settings
 
 
@@ -57,6 +59,7 @@ def serve(settings: Settings) -> int:
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
     )
+    os.umask(0o077)  # every file the server creates (database, logs, keys) is the owner's alone
     asyncio.run(_bootstrap(settings))
     sockets = [_socket_for(listener) for listener in settings.listeners]
     runtime = open_runtime(settings)
@@ -75,6 +78,7 @@ def serve(settings: Settings) -> int:
         access_log=False,
         log_level=settings.log_level,
         timeout_keep_alive=60,
+        server_header=False,
     )
     server = uvicorn.Server(config)
     try:
@@ -106,6 +110,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--key-file", help="the file that seals stored secrets (default DATA_DIR/secret.key)")
     p.add_argument("--ttl-interval", type=float, default=2.0, help="seconds between TTL expiry sweeps")
+    cli_simulate.add_parser(commands)
     return parser
 
 
@@ -113,6 +118,8 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "serve":
         return serve(settings_from_args(args))
+    if args.command == "simulate":
+        return cli_simulate.run(args)
     return 2
 
 

@@ -1,0 +1,187 @@
+"""``perimeterdb simulate``: decide one request against a world, offline, and say why.
+
+The world is a data directory (or a world file applied to a scratch copy). The principal is named by ARN:
+a user, a role (simulated as a session of it), an assumed-role session, or an account root. The request's
+network origin defaults to the internet (``aws:SourceIp`` 127.0.0.1); ``--context aws:SourceVpce=…`` (with
+``aws:SourceVpc``) simulates a request through a VPC endpoint instead, and any other ``--context
+key=value`` overrides or adds a condition key (``key=`` with no value removes it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import re
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from perimeterdb.auth.principal import Principal
+from perimeterdb.config import Settings
+from perimeterdb.server.network import NetworkOrigin
+
+_IAM_ARN = re.compile(r"arn:aws:iam::(\d{12}):(user|role)/(?:.*/)?([^/]+)$")
+_SESSION_ARN = re.compile(r"arn:aws:sts::(\d{12}):assumed-role/([^/]+)/(.+)$")
+_ROOT_ARN = re.compile(r"arn:aws:iam::(\d{12}):root$")
+
+
+class SimulationError(Exception):
+    pass
+
+
+async def principal_from_arn(identities: Any, arn: str) -> Principal:
+    """The principal an ARN names in this world, as the authorizer would see it on a signed request."""
+    if m := _ROOT_ARN.match(arn):
+        account = m.group(1)
+        return Principal(arn, arn, account, "Account", account)
+    if m := _SESSION_ARN.match(arn):
+        account, role_name, session = m.groups()
+        return await _role_session(identities, account, role_name, session)
+    if m := _IAM_ARN.match(arn):
+        account, kind, name = m.groups()
+        if kind == "role":
+            return await _role_session(identities, account, name, "simulation")
+        user = await identities.get_user(account, name)
+        if user is None:
+            raise SimulationError(f"no such user: {arn}")
+        tags = tuple((t["Key"], t["Value"]) for t in user.get("tags", []))
+        return Principal(user["arn"], user["arn"], account, "User", user["user_id"], username=name, tags=tags)
+    raise SimulationError(f"not a principal ARN: {arn}")
+
+
+async def _role_session(identities: Any, account: str, role_name: str, session: str) -> Principal:
+    role = await identities.get_role(account, role_name)
+    if role is None:
+        raise SimulationError(f"no such role: {role_name} in account {account}")
+    tags = tuple((t["Key"], t["Value"]) for t in role.get("tags", []))
+    return Principal(
+        arn=f"arn:aws:sts::{account}:assumed-role/{role_name}/{session}",
+        principal_arn=role["arn"],
+        account=account,
+        kind="AssumedRole",
+        userid=f"{role['role_id']}:{session}",
+        role_name=role_name,
+        session_name=session,
+        tags=tags,
+        mfa_authenticated=False,
+        token_issue_time=0.0,
+    )
+
+
+def parse_context(pairs: list[str]) -> dict[str, object | None]:
+    out: dict[str, object | None] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep:
+            raise SimulationError(f"--context takes key=value, not {pair!r}")
+        if value == "":
+            out[key] = None
+        elif "," in value:
+            out[key] = value.split(",")
+        else:
+            out[key] = value
+    return out
+
+
+async def simulate(
+    data_dir: Path, principal_arn: str, action: str, resource: str, context: dict[str, Any]
+) -> dict[str, Any]:
+    from perimeterdb.server.runtime import open_runtime
+
+    runtime = open_runtime(Settings(data_dir=data_dir, durability="normal"))
+    try:
+        principal = await principal_from_arn(runtime.identities, principal_arn)
+        lowered = {k.lower(): k for k in context}
+        vpce = context.get(lowered.get("aws:sourcevpce", ""))
+        source_ip = context.get(lowered.get("aws:sourceip", "")) or context.get(
+            lowered.get("aws:vpcsourceip", "")
+        )
+        origin = NetworkOrigin(
+            source_ip=str(source_ip or "127.0.0.1"),
+            local_ip="127.0.0.1",
+            local_port=0,
+            secure=str(context.get(lowered.get("aws:securetransport", ""), "false")).lower() == "true",
+            vpc_id=str(context[lowered["aws:sourcevpc"]]) if "aws:sourcevpc" in lowered else None,
+            vpce_id=str(vpce) if vpce else None,
+        )
+        region = str(context.get(lowered.get("aws:requestedregion", ""), "us-east-1"))
+        ctx, response = await runtime.authorizer.decide(
+            principal, action, resource, origin, region, extra_keys=context
+        )
+        from perimeterdb import policy
+
+        result: dict[str, Any] = {
+            "decision": response.decision.value,
+            "principal": principal.arn,
+            "action": action,
+            "resource": resource,
+            "determining": [
+                {"kind": s.kind, "policy": s.policy_id, "sid": s.sid, "index": getattr(s, "index", None)}
+                for s in response.determining
+            ],
+            "errors": list(response.errors),
+        }
+        if not response.allowed:
+            result["message"] = policy.access_denied_message(ctx, response)
+        return result
+    finally:
+        runtime.close()
+
+
+def add_parser(commands: Any) -> None:
+    p = commands.add_parser("simulate", help="decide one request against a world and explain the decision")
+    p.add_argument("--data-dir", default="perimeterdb-data", help="the world: a server's data directory")
+    p.add_argument("--world", help="a world file, applied to a scratch data directory first")
+    p.add_argument(
+        "--principal", required=True, help="the caller's ARN (user, role, assumed-role session, root)"
+    )
+    p.add_argument("--action", required=True, help="e.g. dynamodb:GetItem")
+    p.add_argument(
+        "--resource", required=True, help="e.g. arn:aws:dynamodb:us-east-1:111122223333:table/orders"
+    )
+    p.add_argument(
+        "--context", action="append", default=[], metavar="KEY=VALUE", help="condition key override"
+    )
+    p.add_argument("--json", action="store_true", help="print JSON for machines")
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        context = parse_context(args.context)
+        data_dir = Path(args.data_dir)
+        scratch = None
+        if args.world:
+            scratch = tempfile.TemporaryDirectory(prefix="perimeterdb-simulate-")
+            data_dir = Path(scratch.name) / "data"
+            _apply_world(Path(args.world), data_dir)
+        elif not (data_dir / "perimeterdb.sqlite3").exists():
+            raise SimulationError(f"no perimeterdb data in {data_dir}")
+        result = asyncio.run(simulate(data_dir, args.principal, args.action, args.resource, context))
+    except SimulationError as exc:
+        print(f"perimeterdb simulate: {exc}", file=sys.stderr)
+        return 2
+    if args.json:
+        print(json.dumps(result, indent=2))
+    else:
+        print(f"{result['decision']}: {result['principal']} -> {result['action']} on {result['resource']}")
+        for s in result["determining"]:
+            sid = f" sid={s['sid']}" if s["sid"] else ""
+            print(f"  because of {s['kind']} policy {s['policy']}{sid} (statement {s['index']})")
+        for error in result["errors"]:
+            print(f"  evaluation error: {error}")
+        if "message" in result:
+            print(f"  AWS would say: {result['message']}")
+    return 0 if result["decision"] == "Allow" else 1
+
+
+def _apply_world(world_file: Path, data_dir: Path) -> None:
+    try:
+        from perimeterdb.world import worldfile
+    except ImportError as exc:  # the world-file loader is a separate module
+        raise SimulationError(f"world files are not supported by this build: {exc}") from None
+    apply = getattr(worldfile, "apply_world_file_sync", None)
+    if apply is None:
+        raise SimulationError("world files are not supported by this build")
+    apply(world_file, data_dir)
