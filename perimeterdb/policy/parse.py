@@ -31,7 +31,6 @@ from perimeterdb.policy.ast import (
     Policy,
     PolicyKind,
     PrincipalSpec,
-    SetQualifier,
     Statement,
 )
 from perimeterdb.policy.conditions import canonical_operator
@@ -219,8 +218,6 @@ def _actions(path: str, value: Any) -> tuple[str, ...]:
             raise PolicyParseError(
                 path, f"Action {action!r}: actions must be prefaced by a vendor, e.g. dynamodb:GetItem"
             )
-        if action != "*" and any(c in action.split(":", 1)[0] for c in "*?"):
-            raise PolicyParseError(path, f"Action {action!r}: the service prefix cannot contain wildcards")
     return actions
 
 
