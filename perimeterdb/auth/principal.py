@@ -31,6 +31,12 @@ class Principal:
     transitive_tag_keys: tuple[str, ...] = ()
     role_chained: bool = False
     break_glass: bool = False
+    # Added for STS sessions (issue #5): what minted the credential and when it ends.
+    session_kind: str | None = None  # "AssumeRole" | "GetSessionToken"; None for long-term keys
+    access_key_id: str | None = None  # the key that signed the request (AKIA… or ASIA…)
+    expires_at: float | None = None  # epoch seconds; None for long-term keys
+    role_id: str | None = None  # AROA… for a role session
+    source_arn: str | None = None  # who called AssumeRole / GetSessionToken (the session's parent)
     extra: dict[str, str] = field(default_factory=dict, compare=False, hash=False)
 
     @property

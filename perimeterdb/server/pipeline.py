@@ -28,7 +28,7 @@ from perimeterdb.auth import verify as sigv4_verify
 from perimeterdb.dynamodb import condition_keys
 from perimeterdb.dynamodb.call import Call
 from perimeterdb.errors import ApiError
-from perimeterdb.server import targets, wire
+from perimeterdb.server import query_protocol, targets, wire
 from perimeterdb.server.network import NetworkOrigin
 from perimeterdb.shapes import validate_request
 
@@ -89,7 +89,7 @@ async def handle(rt: Runtime, req: IncomingRequest) -> wire.HttpResponse:
     if target.startswith("DynamoDB_"):
         return await handle_dynamodb(rt, req, target, request_id)
     if req.method == "POST" and not target:
-        pass  # query-protocol services (IAM, STS) plug in here
+        return await query_protocol.handle_query(rt, req, request_id)  # IAM, STS
     return wire.HttpResponse(404, _UNKNOWN_OPERATION_404, [(b"x-amzn-requestid", request_id.encode())])
 
 

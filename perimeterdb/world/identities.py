@@ -1,8 +1,15 @@
-"""Accounts, IAM users and their access keys, kept in the storage engine's metadata spaces.
+"""Accounts, IAM users, groups, roles, managed policies, access keys, MFA devices and STS sessions.
 
-Records are JSON documents. Secret access keys are sealed by a ``SecretBox`` before they are stored and
-are only ever opened in memory to verify a signature. Lookups by access key are cached; every write
-through this store drops the cache entry so a deactivated key stops working on the next request.
+Records are JSON documents in the storage engine's metadata spaces. Account-scoped entities are keyed
+``RowKey(space, account, lower-cased name)`` (IAM names are unique regardless of case), so one account's
+entities are one ``hh`` range. Access keys, sessions and MFA devices are keyed by their global id.
+
+Secrets: secret access keys, session tokens and TOTP seeds are sealed by the ``SecretBox`` before they are
+stored and opened only in memory; console passwords are kept as scrypt hashes (``auth/passwords.py``).
+
+Every change goes through ``write`` (one atomic read-decide-write per API call, so no failure leaves a
+half-made identity), which bumps ``generation`` and drops the credential and policy caches: a deactivated
+key, a detached policy or a new group membership takes effect on the very next request.
 """
 
 from __future__ import annotations
@@ -10,30 +17,53 @@ from __future__ import annotations
 import secrets
 import string
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 
 from perimeterdb.auth.credentials import CredentialRecord
 from perimeterdb.auth.principal import Principal
 from perimeterdb.auth.secretbox import SecretBox
-from perimeterdb.storage.engine import Decision, Put, RowKey, StorageEngine
+from perimeterdb.storage.engine import Decision, Delete, Put, RowKey, StorageEngine
+from perimeterdb.world.managed_policies import managed_policy
 
 ACCOUNTS = "meta:accounts"
-USERS = "meta:users"
+USERS = "meta:iam-users"
+GROUPS = "meta:iam-groups"
+ROLES = "meta:iam-roles"
+POLICIES = "meta:iam-policies"
+MFA_DEVICES = "meta:iam-mfa"
 ACCESS_KEYS = "meta:access-keys"
+SESSIONS = "meta:sts-sessions"
 ADMIN_POLICY_ARN = "arn:aws:iam::aws:policy/AdministratorAccess"
+
+# Sessions are kept this long after they expire, so that a late request gets "expired", not "invalid".
+SESSION_GRACE_SECONDS = 24 * 3600
+_LAST_USED_EVERY = 60.0
 
 _UPPER_DIGITS = string.ascii_uppercase + "234567"
 
+Record = dict[str, Any]
+Change = tuple[RowKey, Record | None]
+T = TypeVar("T")
 
-def meta_key(space: str, name: str) -> RowKey:
+
+def account_key(space: str, account: str, name: str) -> RowKey:
+    return RowKey(space, account.encode(), name.lower().encode("utf-8"), b"")
+
+
+def global_key(space: str, name: str) -> RowKey:
     return RowKey(space, b"", name.encode("utf-8"), b"")
 
 
+def meta_key(space: str, name: str) -> RowKey:  # kept for callers of the first version
+    return global_key(space, name)
+
+
 def new_unique_id(prefix: str) -> str:
-    """IAM-style unique ids: a 4-letter prefix (AIDA, AROA, AKIA, ASIA) and 16 upper-case characters."""
+    """IAM-style unique ids: a 4-letter prefix (AIDA, AROA, AKIA, ASIA, ANPA, AGPA) and 16 characters."""
     return prefix + "".join(secrets.choice(_UPPER_DIGITS) for _ in range(16))
 
 
@@ -46,57 +76,139 @@ def new_account_id() -> str:
     return str(secrets.randbelow(9 * 10**11) + 10**11)
 
 
+def tags_of(record: Record) -> list[tuple[str, str]]:
+    return [(t["Key"], t["Value"]) for t in record.get("tags", [])]
+
+
+def merge_tags(
+    base: Sequence[tuple[str, str]], override: Sequence[tuple[str, str]]
+) -> tuple[tuple[str, str], ...]:
+    """Session tags override role or user tags with the same key, regardless of case."""
+    out = {k.lower(): (k, v) for k, v in base}
+    for k, v in override:
+        out[k.lower()] = (k, v)
+    return tuple(out.values())
+
+
 @dataclass(frozen=True, slots=True)
 class NewAccessKey:
     access_key_id: str
     secret_access_key: str
 
 
+@dataclass(frozen=True, slots=True)
+class StoredPolicy:
+    """One policy document that applies to a principal. ``id`` is the policy ARN for a managed policy and
+    ``inline:<owner arn>:<policy name>`` for an inline one (``inline:<session arn>:session`` for the inline
+    session policy)."""
+
+    id: str
+    document: str
+    version_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PrincipalPolicies:
+    """Everything the authorizer needs from the identity side.
+
+    ``identity``: a user's inline and attached policies plus those of each of its groups, or a role's.
+    ``boundary``: the permissions boundary, if one is set. ``session``: the session policies (inline and
+    ``PolicyArns``) of a role session, or ``None`` when none were passed (or the caller is no session).
+    ``generation`` changes whenever anything in the identity store changes.
+    """
+
+    identity: tuple[StoredPolicy, ...]
+    boundary: StoredPolicy | None
+    session: tuple[StoredPolicy, ...] | None
+    generation: int
+
+
 class IdentityStore:
     def __init__(self, engine: StorageEngine, box: SecretBox) -> None:
         self.engine = engine
         self.box = box
+        self.generation = 0
         self._credentials: dict[str, CredentialRecord | None] = {}
+        self._policies: dict[tuple[Any, ...], PrincipalPolicies] = {}
+        self._last_used_written: dict[str, float] = {}
 
-    # --- reads -------------------------------------------------------------------------------------
+    # --- low-level reads -----------------------------------------------------------------------------
 
-    async def _get(self, space: str, name: str) -> dict[str, Any] | None:
-        raw = await self.engine.get(meta_key(space, name))
+    async def get(self, space: str, account: str, name: str) -> Record | None:
+        raw = await self.engine.get(account_key(space, account, name))
         return orjson.loads(raw) if raw is not None else None
 
-    async def list_accounts(self) -> list[dict[str, Any]]:
-        rows = await self.engine.scan(ACCOUNTS)
+    async def get_global(self, space: str, name: str) -> Record | None:
+        raw = await self.engine.get(global_key(space, name))
+        return orjson.loads(raw) if raw is not None else None
+
+    async def list(self, space: str, account: str) -> list[Record]:
+        lo = account.encode()
+        rows = await self.engine.scan(space, hh_lo=lo, hh_hi=lo + b"\x00")
         return [orjson.loads(r.value) for r in rows]
 
-    async def get_user(self, account: str, name: str) -> dict[str, Any] | None:
-        return await self._get(USERS, f"{account}/{name}")
+    async def list_global(self, space: str) -> list[Record]:
+        return [orjson.loads(r.value) for r in await self.engine.scan(space)]
 
-    async def credential(self, access_key: str) -> CredentialRecord | None:
-        """The signing credential of an access key, or ``None`` when it does not exist."""
-        if access_key in self._credentials:
-            return self._credentials[access_key]
-        record = await self._load_credential(access_key)
-        self._credentials[access_key] = record
+    async def list_accounts(self) -> list[Record]:
+        return await self.list_global(ACCOUNTS)
+
+    async def get_account(self, account: str) -> Record | None:
+        return await self.get_global(ACCOUNTS, account)
+
+    async def get_user(self, account: str, name: str) -> Record | None:
+        return await self.get(USERS, account, name)
+
+    async def get_role(self, account: str, name: str) -> Record | None:
+        return await self.get(ROLES, account, name)
+
+    async def get_group(self, account: str, name: str) -> Record | None:
+        return await self.get(GROUPS, account, name)
+
+    async def policy_document(self, arn: str) -> tuple[str, str] | None:
+        """The default version (document, version id) of a managed policy, AWS's or an account's."""
+        aws = managed_policy(arn)
+        if aws is not None:
+            return aws.document, aws.version_id
+        record = await self.get_policy_by_arn(arn)
+        if record is None:
+            return None
+        version = record["default_version"]
+        return record["versions"][version]["document"], version
+
+    async def get_policy_by_arn(self, arn: str) -> Record | None:
+        parts = arn.split(":", 5)
+        if len(parts) != 6 or parts[2] != "iam" or not parts[5].startswith("policy/"):
+            return None
+        account, name = parts[4], parts[5].rsplit("/", 1)[-1]
+        record = await self.get(POLICIES, account, name)
+        if record is None or record["arn"] != arn:
+            return None
         return record
 
-    async def _load_credential(self, access_key: str) -> CredentialRecord | None:
-        key = await self._get(ACCESS_KEYS, access_key)
-        if key is None:
-            return None
-        user = await self.get_user(key["account"], key["user"])
-        if user is None:
-            return None
-        principal = Principal(
-            arn=user["arn"],
-            principal_arn=user["arn"],
-            account=key["account"],
-            kind="User",
-            userid=user["user_id"],
-            username=user["name"],
-            tags=tuple((t["Key"], t["Value"]) for t in user.get("tags", [])),
-        )
-        secret = self.box.open(key["secret"], context=access_key)
-        return CredentialRecord(access_key, secret, principal, active=key["status"] == "Active")
+    # --- writes --------------------------------------------------------------------------------------
+
+    async def write(
+        self, keys: Sequence[RowKey], decide: Callable[[list[Record | None]], tuple[Sequence[Change], T]]
+    ) -> T:
+        """One atomic read-decide-write over JSON records; ``decide`` may raise to write nothing."""
+
+        def raw(values: list[bytes | None]) -> Decision:
+            decoded = [orjson.loads(v) if v is not None else None for v in values]
+            changes, result = decide(decoded)
+            rows = [Put(k, orjson.dumps(v)) if v is not None else Delete(k) for k, v in changes]
+            return Decision(rows, result)
+
+        try:
+            return await self.engine.atomic(keys, raw)  # type: ignore[no-any-return]
+        finally:
+            self.changed()
+
+    def changed(self) -> None:
+        """Something changed: every cached credential and policy set is stale from now on."""
+        self.generation += 1
+        self._credentials.clear()
+        self._policies.clear()
 
     def forget(self, access_key: str | None = None) -> None:
         """Drop cached credentials (one key, or all) after a change."""
@@ -105,38 +217,240 @@ class IdentityStore:
         else:
             self._credentials.pop(access_key, None)
 
-    # --- writes ------------------------------------------------------------------------------------
+    # --- credentials ---------------------------------------------------------------------------------
+
+    async def credential(self, access_key: str) -> CredentialRecord | None:
+        """The signing credential of an access key, or ``None`` when it does not exist."""
+        if access_key in self._credentials:
+            return self._credentials[access_key]
+        generation = self.generation
+        if access_key.startswith("ASIA"):
+            record = await self._load_session(access_key)
+        else:
+            record = await self._load_access_key(access_key)
+        if generation == self.generation:  # nothing changed while we were reading
+            self._credentials[access_key] = record
+        return record
+
+    async def _load_access_key(self, access_key: str) -> CredentialRecord | None:
+        key = await self.get_global(ACCESS_KEYS, access_key)
+        if key is None:
+            return None
+        account = key["account"]
+        if key.get("user") is None:
+            principal = Principal(
+                arn=f"arn:aws:iam::{account}:root",
+                principal_arn=f"arn:aws:iam::{account}:root",
+                account=account,
+                kind="Account",
+                userid=account,
+                access_key_id=access_key,
+            )
+        else:
+            user = await self.get_user(account, key["user"])
+            if user is None:
+                return None
+            principal = Principal(
+                arn=user["arn"],
+                principal_arn=user["arn"],
+                account=account,
+                kind="User",
+                userid=user["user_id"],
+                username=user["name"],
+                tags=tuple(tags_of(user)),
+                access_key_id=access_key,
+            )
+        secret = self.box.open(key["secret"], context=access_key)
+        return CredentialRecord(access_key, secret, principal, active=key["status"] == "Active")
+
+    async def _load_session(self, access_key: str) -> CredentialRecord | None:
+        session = await self.get_global(SESSIONS, access_key)
+        if session is None:
+            return None
+        p = session["principal"]
+        tags = [tuple(t) for t in p.get("tags", [])]
+        if p["kind"] == "AssumedRole":
+            role = await self.get_role(p["account"], p["role_name"])
+            base = tags_of(role) if role is not None else []
+            tags = list(merge_tags(base, [(k, v) for k, v in tags]))
+        elif p["kind"] == "User" and p.get("username"):
+            user = await self.get_user(p["account"], p["username"])
+            if user is None:
+                return None
+            tags = tags_of(user)
+        principal = Principal(
+            arn=p["arn"],
+            principal_arn=p["principal_arn"],
+            account=p["account"],
+            kind=p["kind"],
+            userid=p["userid"],
+            username=p.get("username"),
+            role_name=p.get("role_name"),
+            session_name=p.get("session_name"),
+            tags=tuple((str(k), str(v)) for k, v in tags),
+            mfa_authenticated=p.get("mfa_authenticated"),
+            mfa_auth_time=p.get("mfa_auth_time"),
+            token_issue_time=session["created"],
+            source_identity=p.get("source_identity"),
+            session_policies=(p["session_policy"],) if p.get("session_policy") else None,
+            session_policy_arns=tuple(p.get("session_policy_arns", ())),
+            transitive_tag_keys=tuple(p.get("transitive_tag_keys", ())),
+            role_chained=bool(p.get("role_chained")),
+            session_kind=session["kind"],
+            access_key_id=access_key,
+            expires_at=session["expires"],
+            role_id=p.get("role_id"),
+            source_arn=p.get("source_arn"),
+        )
+        secret = self.box.open(session["secret"], context=access_key)
+        token = self.box.open(session["token"], context=access_key + ":token")
+        return CredentialRecord(
+            access_key, secret, principal, active=True, session_token=token, expires_at=session["expires"]
+        )
+
+    async def note_key_used(self, access_key: str, service: str, region: str) -> None:
+        """Record an access key's last use (at most once a minute per key; sessions are not tracked)."""
+        if not access_key.startswith("AKIA"):
+            return
+        now = time.time()
+        if now - self._last_used_written.get(access_key, 0.0) < _LAST_USED_EVERY:
+            return
+        self._last_used_written[access_key] = now
+        key = global_key(ACCESS_KEYS, access_key)
+
+        def decide(values: list[bytes | None]) -> Decision:
+            if values[0] is None:
+                return Decision(())
+            record = orjson.loads(values[0])
+            record["last_used"] = {"date": now, "service": service, "region": region}
+            return Decision([Put(key, orjson.dumps(record))])
+
+        await self.engine.atomic([key], decide)  # no cache holds last-used data: nothing to invalidate
+
+    # --- policies ------------------------------------------------------------------------------------
+
+    async def policies_for(self, principal: Principal) -> PrincipalPolicies:
+        """The identity policies, permissions boundary and session policies of a principal, as documents."""
+        cache_key = (
+            principal.kind,
+            principal.arn,
+            principal.principal_arn,
+            principal.session_policies,
+            principal.session_policy_arns,
+        )
+        cached = self._policies.get(cache_key)
+        if cached is not None and cached.generation == self.generation:
+            return cached
+        generation = self.generation
+        identity: list[StoredPolicy] = []
+        boundary: StoredPolicy | None = None
+        owner: Record | None = None
+        if principal.kind == "User" and principal.username:
+            owner = await self.get_user(principal.account, principal.username)
+            if owner is not None:
+                for group_name in owner.get("groups", []):
+                    group = await self.get_group(principal.account, group_name)
+                    if group is not None:
+                        identity += await self._entity_policies(group)
+        elif principal.kind == "AssumedRole" and principal.role_name:
+            owner = await self.get_role(principal.account, principal.role_name)
+        if owner is not None:
+            identity = await self._entity_policies(owner) + identity
+            if owner.get("boundary"):
+                found = await self.policy_document(owner["boundary"])
+                if found is not None:
+                    boundary = StoredPolicy(owner["boundary"], found[0], found[1])
+        session: list[StoredPolicy] | None = None
+        if principal.kind == "AssumedRole" and (principal.session_policies or principal.session_policy_arns):
+            session = [
+                StoredPolicy(f"inline:{principal.arn}:session", doc)
+                for doc in principal.session_policies or ()
+            ]
+            for arn in principal.session_policy_arns:
+                found = await self.policy_document(arn)
+                if found is not None:
+                    session.append(StoredPolicy(arn, found[0], found[1]))
+        result = PrincipalPolicies(
+            tuple(identity), boundary, tuple(session) if session is not None else None, generation
+        )
+        if generation == self.generation:
+            self._policies[cache_key] = result
+        return result
+
+    async def _entity_policies(self, entity: Record) -> list[StoredPolicy]:
+        out = [
+            StoredPolicy(f"inline:{entity['arn']}:{name}", doc)
+            for name, doc in entity.get("inline", {}).items()
+        ]
+        for arn in entity.get("attached", []):
+            found = await self.policy_document(arn)
+            if found is not None:
+                out.append(StoredPolicy(arn, found[0], found[1]))
+        return out
+
+    # --- accounts ------------------------------------------------------------------------------------
+
+    def account_changes(self, name: str, region: str, account: str | None = None) -> tuple[str, list[Change]]:
+        """The rows of a new account (its root user needs no row: ``arn:aws:iam::<id>:root``)."""
+        account = account or new_account_id()
+        record = {"id": account, "name": name, "created": time.time(), "home_region": region}
+        return account, [(global_key(ACCOUNTS, account), record)]
+
+    async def create_account(self, name: str, region: str, account: str | None = None) -> str:
+        """A new account with its root user, for Organizations and the world importer."""
+        account, changes = self.account_changes(name, region, account)
+
+        def decide(values: list[Record | None]) -> tuple[Sequence[Change], str]:
+            if values[0] is not None:
+                raise ValueError(f"account {account} exists")
+            return changes, account
+
+        return await self.write([global_key(ACCOUNTS, account)], decide)
+
+    def access_key_changes(self, account: str, user: str | None) -> tuple[NewAccessKey, Record]:
+        key = NewAccessKey(new_unique_id("AKIA"), new_secret_key())
+        record = {
+            "id": key.access_key_id,
+            "account": account,
+            "user": user,
+            "secret": self.box.seal(key.secret_access_key, context=key.access_key_id),
+            "status": "Active",
+            "created": time.time(),
+            "last_used": None,
+        }
+        return key, record
 
     async def bootstrap(self, region: str) -> tuple[str, NewAccessKey] | None:
         """On an empty store: an account, an administrator user and its access key, in one atomic write."""
         if await self.list_accounts():
             return None
-        account = new_account_id()
-        now = time.time()
-        user = {
-            "name": "admin",
-            "account": account,
-            "path": "/",
-            "arn": f"arn:aws:iam::{account}:user/admin",
-            "user_id": new_unique_id("AIDA"),
-            "created": now,
-            "attached_policies": [ADMIN_POLICY_ARN],
-            "tags": [],
-        }
-        key = NewAccessKey(new_unique_id("AKIA"), new_secret_key())
-        key_record = {
-            "id": key.access_key_id,
-            "account": account,
-            "user": "admin",
-            "secret": self.box.seal(key.secret_access_key, context=key.access_key_id),
-            "status": "Active",
-            "created": now,
-        }
-        account_record = {"id": account, "name": "admin", "created": now, "home_region": region}
-        changes = [
-            Put(meta_key(ACCOUNTS, account), orjson.dumps(account_record)),
-            Put(meta_key(USERS, f"{account}/admin"), orjson.dumps(user)),
-            Put(meta_key(ACCESS_KEYS, key.access_key_id), orjson.dumps(key_record)),
+        account, changes = self.account_changes("admin", region)
+        key, key_record = self.access_key_changes(account, "admin")
+        user = new_user_record(account, "admin", "/")
+        user["attached"] = [ADMIN_POLICY_ARN]
+        user["access_keys"] = [key.access_key_id]
+        changes += [
+            (account_key(USERS, account, "admin"), user),
+            (global_key(ACCESS_KEYS, key.access_key_id), key_record),
         ]
-        await self.engine.atomic((), lambda _: Decision(changes))
+        await self.write([], lambda _: (changes, None))
         return account, key
+
+
+def new_user_record(account: str, name: str, path: str, tags: list[dict[str, str]] | None = None) -> Record:
+    return {
+        "name": name,
+        "account": account,
+        "path": path,
+        "arn": f"arn:aws:iam::{account}:user{path}{name}",
+        "user_id": new_unique_id("AIDA"),
+        "created": time.time(),
+        "tags": tags or [],
+        "inline": {},
+        "attached": [],
+        "groups": [],
+        "boundary": None,
+        "access_keys": [],
+        "login": None,
+        "mfa": [],
+    }
