@@ -1,0 +1,89 @@
+"""BatchWriteItem: up to 25 puts and deletes over several tables, applied in one atomic storage write.
+
+DynamoDB applies each write on its own; applying the whole batch at once is stronger and lets a crash
+leave all of it or none of it. Nothing is ever left unprocessed, so ``UnprocessedItems`` is always empty.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from perimeterdb import errors
+from perimeterdb.dynamodb import capacity, indexes, items, values, writes
+from perimeterdb.dynamodb.call import Call
+from perimeterdb.dynamodb.catalog import Table
+from perimeterdb.storage.engine import Decision, RowChange
+
+ACTION = "dynamodb:BatchWriteItem"
+MAX_WRITES = 25
+
+
+def authorizations(body: dict[str, Any], call: Call) -> list[tuple[str, str]]:
+    return [(ACTION, call.table_arn(name)) for name in body["RequestItems"]]
+
+
+def _prepare(table: Table, request: dict[str, Any]) -> writes.ItemWrite:
+    put, delete = request.get("PutRequest"), request.get("DeleteRequest")
+    if (put is None) == (delete is None):
+        raise errors.validation(
+            "Supplied AttributeValue has more than one datatypes set, must contain exactly one of the supported "
+            "datatypes"
+        )
+    if put is not None:
+        item = writes.validate_new_item(table, put.get("Item"))
+        key = values.key_of(item, table.key_schema)
+        return writes.ItemWrite(table, key, items.row_key(table, key), "Put", item=item)
+    key = writes.key_from_body(table, delete.get("Key"))
+    return writes.ItemWrite(table, key, items.row_key(table, key), "Delete")
+
+
+async def run(body: dict[str, Any], call: Call) -> dict[str, Any]:
+    request_items: dict[str, list[dict[str, Any]]] = body["RequestItems"]
+    if sum(len(requests) for requests in request_items.values()) > MAX_WRITES:
+        raise errors.validation("Too many items requested for the BatchWriteItem call")
+    planned: list[tuple[str, writes.ItemWrite]] = []
+    tables: dict[str, Table] = {}
+    for name, requests in request_items.items():
+        table = await call.table(name)
+        tables[name] = table
+        seen: set[tuple[bytes, bytes]] = set()
+        for request in requests:
+            write = _prepare(table, request)
+            ident = (write.row.hk, write.row.rk)
+            if ident in seen:
+                raise errors.validation("Provided list of item keys contains duplicates")
+            seen.add(ident)
+            planned.append((name, write))
+
+    def decide(current: list[bytes | None]) -> Decision:
+        changes: list[RowChange] = []
+        outcomes: list[tuple[Any, Any]] = []
+        for (_, write), raw in zip(planned, current, strict=True):
+            old = items.decode_item(raw)
+            new = write.apply(old)
+            outcomes.append((old, new))
+            if new is None and old is None:
+                continue
+            changes.extend(items.write_changes(write.table, write.row, old, new))  # type: ignore[arg-type]
+        return Decision(changes, outcomes)
+
+    outcomes = await call.engine.atomic([write.row for _, write in planned], decide)
+    out: dict[str, Any] = {"UnprocessedItems": {}}
+    mode = body.get("ReturnConsumedCapacity")
+    if mode in ("TOTAL", "INDEXES"):
+        units: dict[str, float] = {name: 0.0 for name in request_items}
+        for (name, _), (old, new) in zip(planned, outcomes, strict=True):
+            size = max(values.item_size(new) if new else 0, values.item_size(old) if old else 0)
+            units[name] += capacity.write_units(size)
+        out["ConsumedCapacity"] = [
+            capacity.consumed(mode, tables[name].name, u, kind="Write") for name, u in units.items()
+        ]
+    if body.get("ReturnItemCollectionMetrics") == "SIZE":
+        metrics: dict[str, list[dict[str, Any]]] = {}
+        for name, write in planned:
+            if indexes.has_lsi(write.table):
+                metrics.setdefault(name, []).append(
+                    await indexes.item_collection_metrics(write.table, call.engine, write.key)
+                )
+        out["ItemCollectionMetrics"] = metrics
+    return out

@@ -1,0 +1,98 @@
+"""Query: one partition of a table or index, read as a key range (never a scan of the table)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from perimeterdb import errors
+from perimeterdb.dynamodb import expressions as ex
+from perimeterdb.dynamodb import indexes, paging, values
+from perimeterdb.dynamodb.call import Call
+from perimeterdb.storage.engine import KeyRange, Row, StorageEngine
+from perimeterdb.storage.keys import encode_key_value, partition_hash
+
+ACTION = "dynamodb:Query"
+
+
+def authorizations(body: dict[str, Any], call: Call) -> list[tuple[str, str]]:
+    return [(ACTION, paging.index_resource(call.table_arn(body["TableName"]), body.get("IndexName")))]
+
+
+@dataclass(slots=True)
+class RangeSource:
+    """Rows of one partition inside a sort-key range, read forwards or backwards in chunks."""
+
+    engine: StorageEngine
+    space: str
+    hk: bytes
+    key_range: KeyRange
+    forward: bool
+
+    async def next(self, count: int) -> list[Row]:
+        if count <= 0:
+            return []
+        rows = await self.engine.query(
+            self.space, partition_hash(self.hk), self.hk, self.key_range, forward=self.forward, limit=count
+        )
+        if rows:
+            last = rows[-1].key.rk
+            r = self.key_range
+            if self.forward:
+                self.key_range = KeyRange(last, False, r.hi, r.hi_inclusive)
+            else:
+                self.key_range = KeyRange(r.lo, r.lo_inclusive, last, False)
+        return rows
+
+
+def _narrow(key_range: KeyRange, position: bytes, forward: bool) -> KeyRange:
+    """Continue after ``position`` (ExclusiveStartKey) in the direction of the read."""
+    if forward:
+        if key_range.lo is not None and position < key_range.lo:
+            return key_range
+        return KeyRange(position, False, key_range.hi, key_range.hi_inclusive)
+    if key_range.hi is not None and position > key_range.hi:
+        return key_range
+    return KeyRange(key_range.lo, key_range.lo_inclusive, position, False)
+
+
+async def run(body: dict[str, Any], call: Call) -> dict[str, Any]:
+    compiled = paging.compile_request(body, query=True)
+    select = paging.resolve_select(body, compiled)
+    table = await call.table(body["TableName"])
+    plan = paging.plan_read(body, table, compiled, select, query=True)
+    key_schema = plan.index.key_schema if plan.index is not None else table.key_schema
+    key = ex.check_key_schema(plan.key_clauses, key_schema, table.attribute_types)
+    hash_type = table.attribute_types[key.hash_name]
+    hash_value = key.hash_value
+    hk = encode_key_value(hash_type, hash_value[hash_type])
+    key_range = KeyRange()
+    if key.sort is not None:
+        sort = key.sort
+        if sort.operator == "BETWEEN" and values.compare_values(sort.values[0], sort.values[1]) == 1:
+            raise errors.validation(
+                "Invalid KeyConditionExpression: The BETWEEN operator requires upper bound to be greater than or "
+                f"equal to lower bound; lower bound operand: AttributeValue: {_show(sort.values[0])}, upper bound "
+                f"operand: AttributeValue: {_show(sort.values[1])}"
+            )
+        key_range = indexes.sort_range(
+            sort.operator, sort.values, table.attribute_types[sort.name], escaped=plan.index is not None
+        )
+    elif plan.index is not None:
+        key_range = KeyRange()
+    forward = body.get("ScanIndexForward", True) is not False
+    if body.get("ExclusiveStartKey") is not None:
+        start, row = paging.start_key(plan, body["ExclusiveStartKey"])
+        if not values.values_equal(start.get(key.hash_name), hash_value):
+            raise errors.validation(
+                "The provided starting key is outside query boundaries based on provided conditions"
+            )
+        key_range = _narrow(key_range, row.rk, forward)
+    source = RangeSource(call.engine, plan.space, hk, key_range, forward)
+    page = await paging.read_page(plan, source, call.engine)
+    return paging.response(plan, page, body.get("ReturnConsumedCapacity"))
+
+
+def _show(value: dict[str, Any]) -> str:
+    kind, raw = next(iter(value.items()))
+    return f"{{{kind}:{raw},}}"

@@ -1,0 +1,68 @@
+"""TransactWriteItems: up to 100 Put, Update, Delete and ConditionCheck actions, all or nothing."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from perimeterdb import errors
+from perimeterdb.dynamodb import capacity, indexes, transactions, values
+from perimeterdb.dynamodb.call import Call
+from perimeterdb.dynamodb.catalog import Table
+
+ACTION = "dynamodb:TransactWriteItems"
+
+
+def authorizations(body: dict[str, Any], call: Call) -> list[tuple[str, str]]:
+    pairs: list[tuple[str, str]] = []
+    for entry in body["TransactItems"]:
+        kind, spec = transactions.action_of(entry)
+        pair = (transactions.ACTIONS[kind], call.table_arn(spec["TableName"]))
+        if pair not in pairs:
+            pairs.append(pair)
+    return pairs
+
+
+async def run(body: dict[str, Any], call: Call) -> dict[str, Any]:
+    tables: dict[str, Table] = {}
+    prepared: list[transactions.PreparedWrite] = []
+    total_size = 0
+    for entry in body["TransactItems"]:
+        kind, spec = transactions.action_of(entry)
+        name = spec["TableName"]
+        if name not in tables:
+            tables[name] = await call.table(name)
+        write = transactions.prepare_write(kind, spec, tables[name])
+        if write.item is not None:
+            total_size += values.item_size(write.item)
+        prepared.append(
+            transactions.PreparedWrite(write, spec.get("ReturnValuesOnConditionCheckFailure"), name)
+        )
+    transactions.check_unique([p.write.row for p in prepared])
+    if total_size > transactions.MAX_TRANSACTION_BYTES:
+        raise errors.validation("Transaction request exceeds the maximum allowed size of 4 MB")
+    token = body.get("ClientRequestToken")
+    token_row = transactions.token_row(call.account, call.region, token) if token else None
+    outcome = await transactions.commit(
+        call.engine, prepared, token_row, transactions.request_fingerprint(body)
+    )
+    out: dict[str, Any] = {}
+    mode = body.get("ReturnConsumedCapacity")
+    if mode in ("TOTAL", "INDEXES"):
+        units: dict[str, float] = {}
+        for i, p in enumerate(prepared):
+            old, new = outcome.results[i] if i < len(outcome.results) else (None, None)
+            size = max(values.item_size(new) if new else 0, values.item_size(old) if old else 0)
+            units[p.table_name] = units.get(p.table_name, 0.0) + 2 * capacity.write_units(size)
+        out["ConsumedCapacity"] = [
+            capacity.consumed(mode, tables[name].name, u, kind="Write") for name, u in units.items()
+        ]
+    if body.get("ReturnItemCollectionMetrics") == "SIZE":
+        metrics: dict[str, list[dict[str, Any]]] = {}
+        for p in prepared:
+            if indexes.has_lsi(p.write.table) and p.write.kind != "ConditionCheck":
+                metrics.setdefault(p.table_name, []).append(
+                    await indexes.item_collection_metrics(p.write.table, call.engine, p.write.key)
+                )
+        if metrics:
+            out["ItemCollectionMetrics"] = metrics
+    return out
