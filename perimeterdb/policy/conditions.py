@@ -159,7 +159,9 @@ class OperatorSpec:
     test: Callable[[Any, Any], bool]  # (request comparable, policy comparable) -> positive match
 
 
-def _spec(name: str, family: str, negated: bool, variables: bool, prepare: Any, convert: Any, test: Any) -> OperatorSpec:
+def _spec(
+    name: str, family: str, negated: bool, variables: bool, prepare: Any, convert: Any, test: Any
+) -> OperatorSpec:
     return OperatorSpec(name, family, negated, variables, prepare, convert, test)
 
 
@@ -306,7 +308,9 @@ class CompiledCondition:
         try:
             c = self.convert(value)
         except ValueError:
-            raise ConditionError(f"{self.clause.operator}: {self.clause.key}={value!r} has the wrong type") from None
+            raise ConditionError(
+                f"{self.clause.operator}: {self.clause.key}={value!r} has the wrong type"
+            ) from None
         test = self.test
         for p in policy_values:
             if test(c, p):

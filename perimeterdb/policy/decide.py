@@ -111,6 +111,15 @@ def _refs(stmts: list[CompiledStatement]) -> tuple[StatementRef, ...]:
     return tuple(s.ref for s in stmts)
 
 
+def _explicit_deny(
+    denies: list[tuple[str, list[CompiledStatement]]], errors: tuple[str, ...], *, linked: bool
+) -> Response:
+    kind, first = next((k, ds[0]) for k, ds in denies if ds)
+    arn = first.ref.policy_arn if kind in _ARN_IN_MESSAGE and linked else None
+    refs = tuple(s.ref for _, ds in denies for s in ds)
+    return Response(Decision.EXPLICIT_DENY, refs, errors, kind, arn)
+
+
 def decide(ctx: RequestContext, policies: PolicySet) -> Response:
     """Decide one request. Pure: same inputs, same Response."""
     ps = policies
@@ -129,7 +138,9 @@ def decide(ctx: RequestContext, policies: PolicySet) -> Response:
         and not ps.principal_in_management_account
         and not p.is_service_linked_role
     )
-    rcp_applies = bool(ps.rcp_levels) and not ps.resource_in_management_account and not p.is_service_linked_role
+    rcp_applies = (
+        bool(ps.rcp_levels) and not ps.resource_in_management_account and not p.is_service_linked_role
+    )
 
     scp_results = [_merged(level, env) for level in ps.scp_levels] if scp_applies else []
     rcp_results = [_merged(level, env) for level in ps.rcp_levels] if rcp_applies else []
@@ -145,25 +156,30 @@ def decide(ctx: RequestContext, policies: PolicySet) -> Response:
         boundary = session = None
 
     # 1. Explicit deny anywhere.
-    resource_kind = ps.resource.kind.value if ps.resource is not None else "resource"
-    denies: list[tuple[str, list[CompiledStatement]]] = [
-        ("scp", [s for r in scp_results for s in r.denies]),
-        ("rcp", [s for r in rcp_results for s in r.denies]),
-        (resource_kind, resource.denies if resource else []),
-        ("vpce", vpce.denies if vpce else []),
-        ("identity", identity.denies),
-        ("boundary", boundary.denies if boundary else []),
-        ("session", session.denies if session else []),
-    ]
-    all_denies = [s for _, ds in denies for s in ds]
     errors = tuple(env.errors)
-    if all_denies:
-        kind = next(k for k, ds in denies if ds)
-        first = next(ds for _, ds in denies if ds)[0]
-        arn = None
-        if kind in _ARN_IN_MESSAGE and (not cross or ps.same_organization):
-            arn = first.ref.policy_arn
-        return Response(Decision.EXPLICIT_DENY, _refs(all_denies), errors, kind, arn)
+    resource_kind = ps.resource.kind.value if ps.resource is not None else "resource"
+    if (
+        identity.denies
+        or any(r.denies for r in scp_results)
+        or any(r.denies for r in rcp_results)
+        or (resource is not None and resource.denies)
+        or (vpce is not None and vpce.denies)
+        or (boundary is not None and boundary.denies)
+        or (session is not None and session.denies)
+    ):
+        return _explicit_deny(
+            [
+                ("scp", [s for r in scp_results for s in r.denies]),
+                ("rcp", [s for r in rcp_results for s in r.denies]),
+                (resource_kind, resource.denies if resource else []),
+                ("vpce", vpce.denies if vpce else []),
+                ("identity", identity.denies),
+                ("boundary", boundary.denies if boundary else []),
+                ("session", session.denies if session else []),
+            ],
+            errors,
+            linked=not cross or ps.same_organization,
+        )
 
     def implicit(kind: str) -> Response:
         return Response(Decision.IMPLICIT_DENY, (), errors, kind)

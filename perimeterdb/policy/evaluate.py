@@ -41,10 +41,14 @@ class Env:
         return cls(ctx, ctx.action.lower(), ctx.keys.lookup, has_boundary, [])
 
 
-@dataclass(slots=True)
 class PolicyResult:
-    allows: list[tuple[CompiledStatement, Grant | None]] = field(default_factory=list)
-    denies: list[CompiledStatement] = field(default_factory=list)
+    """The applicable Allow statements (with how the Principal named the caller) and Deny statements."""
+
+    __slots__ = ("allows", "denies")
+
+    def __init__(self) -> None:
+        self.allows: list[tuple[CompiledStatement, Grant | None]] = []
+        self.denies: list[CompiledStatement] = []
 
 
 def resource_matches(stmt: CompiledStatement, resource: str, get: Getter) -> bool:

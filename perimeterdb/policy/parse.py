@@ -49,7 +49,12 @@ _STATEMENT_KEYS = {
     "NotPrincipal",
     "Condition",
 }
-_PRINCIPAL_TYPES = {"AWS": "aws", "Service": "service", "Federated": "federated", "CanonicalUser": "canonical_user"}
+_PRINCIPAL_TYPES = {
+    "AWS": "aws",
+    "Service": "service",
+    "Federated": "federated",
+    "CanonicalUser": "canonical_user",
+}
 _ACCOUNT_RE = re.compile(r"^\d{12}$")
 _UNIQUE_ID_RE = re.compile(r"^A[A-Z0-9]{15,127}$")
 _ACTION_RE = re.compile(r"^[A-Za-z0-9*?_-]+:[A-Za-z0-9*?_-]*$")
@@ -147,7 +152,9 @@ def _statement(path: str, index: int, raw: Any, kind: PolicyKind) -> Statement:
             if effect is Effect.ALLOW:
                 raise PolicyParseError(f"{path}.NotPrincipal", "NotPrincipal is supported only with Deny")
             if kind in (PolicyKind.TRUST, PolicyKind.RCP):
-                raise PolicyParseError(f"{path}.NotPrincipal", f"Has prohibited field NotPrincipal ({kind.value})")
+                raise PolicyParseError(
+                    f"{path}.NotPrincipal", f"Has prohibited field NotPrincipal ({kind.value})"
+                )
             not_principal = _principal(f"{path}.NotPrincipal", raw["NotPrincipal"])
     else:
         for key in ("Principal", "NotPrincipal"):
@@ -183,7 +190,9 @@ def _check_rcp(path: str, stmt: Statement) -> None:
     if stmt.effect is Effect.ALLOW:
         full = stmt.actions == ("*",) and stmt.resources == ("*",) and not stmt.conditions
         if not full:
-            raise PolicyParseError(f"{path}.Effect", "The Allow effect is supported only for RCPFullAWSAccess")
+            raise PolicyParseError(
+                f"{path}.Effect", "The Allow effect is supported only for RCPFullAWSAccess"
+            )
 
 
 def _pair(raw: Mapping[str, Any], path: str, a: str, b: str, *, required: bool) -> tuple[str, Any]:
@@ -294,7 +303,8 @@ def _conditions(path: str, value: Any) -> tuple[ConditionClause, ...]:
                 for v in values:
                     if v.lower() not in ("true", "false"):
                         raise PolicyParseError(key_path, "The Null operator takes true or false")
-            display = f"{qualifier.value + ':' if qualifier.value else ''}{base}{'IfExists' if if_exists else ''}"
+            display = (
+                f"{qualifier.value + ':' if qualifier.value else ''}{base}{'IfExists' if if_exists else ''}"
+            )
             clauses.append(ConditionClause(display, base, qualifier, if_exists, key, values))
     return tuple(clauses)
-

@@ -91,7 +91,9 @@ _compiled_cache: dict[str, Any] = {}
 def _policy(name: str, policies: dict[str, Any]) -> Any:
     spec = policies[name]
     kind = PolicyKind(spec["kind"])
-    return compile_policy(parse_policy(spec["document"], kind), PolicyRef(kind.value, name, name, spec.get("arn")))
+    return compile_policy(
+        parse_policy(spec["document"], kind), PolicyRef(kind.value, name, name, spec.get("arn"))
+    )
 
 
 def _policy_set(case: dict[str, Any], policies: dict[str, Any]) -> PolicySet:
@@ -115,7 +117,9 @@ def _policy_set(case: dict[str, Any], policies: dict[str, Any]) -> PolicySet:
 def _expand_condition(case: dict[str, Any], env: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
     effect = case.get("effect", "Allow")
     doc: dict[str, Any] = {
-        "Statement": [{"Sid": "C", "Effect": effect, "Action": "*", "Resource": "*", "Condition": case["condition"]}]
+        "Statement": [
+            {"Sid": "C", "Effect": effect, "Action": "*", "Resource": "*", "Condition": case["condition"]}
+        ]
     }
     if case.get("version", "2012-10-17") is not None:
         doc["Version"] = case.get("version", "2012-10-17")
@@ -152,7 +156,13 @@ def test_case(case: dict[str, Any], env: dict[str, Any]) -> None:
     if "condition" in case:
         case, policies = _expand_condition(case, env)
     principal = _principal(case["principal"], env)
-    ctx = RequestContext(principal, case["action"], case["resource"], case["resource_account"], ContextKeys(case.get("keys", {})))
+    ctx = RequestContext(
+        principal,
+        case["action"],
+        case["resource"],
+        case["resource_account"],
+        ContextKeys(case.get("keys", {})),
+    )
     response = decide(ctx, _policy_set(case, policies))
     assert response.decision.value == case["expect"], response
     if "determining" in case:

@@ -17,7 +17,11 @@ def get(d: dict) -> object:
 
 def test_registry_has_every_operator() -> None:
     assert len(OPERATORS) == 27
-    assert canonical_operator("forallvalues:stringlikeifexists") == ("StringLike", SetQualifier.FOR_ALL_VALUES, True)
+    assert canonical_operator("forallvalues:stringlikeifexists") == (
+        "StringLike",
+        SetQualifier.FOR_ALL_VALUES,
+        True,
+    )
     assert canonical_operator("NullIfExists") is None
     assert canonical_operator("Foo") is None
 

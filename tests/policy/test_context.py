@@ -14,7 +14,9 @@ def test_keys_are_case_insensitive() -> None:
 
 
 def test_standard_keys_for_a_user_over_the_internet(alice: PrincipalInfo) -> None:
-    k = standard_keys(alice, origin=NetworkOrigin("203.0.113.7"), now=NOW, region="us-east-1", resource_account="1")
+    k = standard_keys(
+        alice, origin=NetworkOrigin("203.0.113.7"), now=NOW, region="us-east-1", resource_account="1"
+    )
     assert k["aws:username"] == "alice"
     assert k["aws:SourceIp"] == "203.0.113.7"
     assert "aws:SourceVpc" not in k and "aws:VpcSourceIp" not in k
@@ -28,7 +30,9 @@ def test_standard_keys_through_an_endpoint(session: PrincipalInfo) -> None:
     origin = NetworkOrigin("10.0.0.5", vpc_id="vpc-1", vpce_id="vpce-1", vpce_account="1", vpce_org_id="o-1")
     k = standard_keys(session, origin=origin, now=NOW, region="us-east-1")
     assert "aws:SourceIp" not in k
-    assert k["aws:SourceVpce"] == "vpce-1" and k["aws:VpcSourceIp"] == "10.0.0.5" and k["aws:VpceOrgID"] == "o-1"
+    assert (
+        k["aws:SourceVpce"] == "vpce-1" and k["aws:VpcSourceIp"] == "10.0.0.5" and k["aws:VpceOrgID"] == "o-1"
+    )
     assert "aws:username" not in k
     assert k["aws:PrincipalArn"] == "arn:aws:iam::111122223333:role/app"
 

@@ -23,7 +23,11 @@ def test_allow_names_the_granting_statement(alice: PrincipalInfo) -> None:
 
 
 def test_fail_closed_deny(alice: PrincipalInfo) -> None:
-    deny = policy(PolicyKind.IDENTITY, {"Effect": "Deny", "Action": "*", "Resource": "*", "Condition": {"NumericLessThan": {"k": "1"}}}, pid="d")
+    deny = policy(
+        PolicyKind.IDENTITY,
+        {"Effect": "Deny", "Action": "*", "Resource": "*", "Condition": {"NumericLessThan": {"k": "1"}}},
+        pid="d",
+    )
     r = decide(ctx(alice, keys={"k": "oops"}), PolicySet(identity=(policy(PolicyKind.IDENTITY, ALLOW), deny)))
     assert r.decision is Decision.EXPLICIT_DENY and r.errors
 

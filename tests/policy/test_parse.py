@@ -16,7 +16,10 @@ def test_parse_json_text_and_values() -> None:
 
 def test_error_names_path_and_message() -> None:
     with pytest.raises(PolicyParseError) as info:
-        parse_policy({"Statement": [{"Effect": "Allow", "Action": "x:y", "Resource": "*", "Condition": {"Nope": {}}}]}, PolicyKind.IDENTITY)
+        parse_policy(
+            {"Statement": [{"Effect": "Allow", "Action": "x:y", "Resource": "*", "Condition": {"Nope": {}}}]},
+            PolicyKind.IDENTITY,
+        )
     assert info.value.path == "Statement[0].Condition.Nope"
     assert "Invalid Condition type" in info.value.message
 
