@@ -148,10 +148,14 @@ def read_claim(req: HttpRequestParts) -> SignatureClaim:
 
 
 def _parse_amz_date(text: str) -> datetime:
-    try:
-        return datetime.strptime(text, "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
-    except ValueError:
-        pass
+    if len(text) == 16 and text[8] == "T" and text[15] == "Z" and text[:8].isdigit() and text[9:15].isdigit():
+        try:  # the ISO-8601 basic form, parsed by hand: strptime costs tens of microseconds per request
+            return datetime(
+                int(text[0:4]), int(text[4:6]), int(text[6:8]), int(text[9:11]), int(text[11:13]),
+                int(text[13:15]), tzinfo=UTC,
+            )
+        except ValueError:
+            pass
     try:  # the RFC 1123 form of the Date header
         return datetime.strptime(text, "%a, %d %b %Y %H:%M:%S GMT").replace(tzinfo=UTC)
     except ValueError:

@@ -9,7 +9,7 @@ Every response carries ``x-amzn-RequestId``; JSON responses also carry ``x-amz-c
 
 from __future__ import annotations
 
-import secrets
+import os
 import zlib
 from dataclasses import dataclass, field
 from typing import Any
@@ -19,12 +19,13 @@ import orjson
 
 from perimeterdb.errors import ApiError
 
-_ID_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
-
-
 def new_request_id() -> str:
-    """A 52-character request id of upper-case letters and digits, as DynamoDB's are."""
-    return "".join(secrets.choice(_ID_ALPHABET) for _ in range(52))
+    """A 52-character request id of upper-case letters and digits, as DynamoDB's are.
+
+    Upper-case hex of 26 random bytes is exactly that, and costs a microsecond, where choosing 52
+    characters one by one costs hundreds on the hot path.
+    """
+    return os.urandom(26).hex().upper()
 
 
 @dataclass(slots=True)
