@@ -30,7 +30,7 @@ def user_client(server: ServerProcess) -> Iterator[tuple[Any, Any, str]]:
 def test_user_without_policies_is_denied_with_aws_message(
     user_client: Any, hash_table: str, ddb: Any
 ) -> None:
-    iam, client, name = user_client
+    _iam, client, name = user_client
     table_arn = ddb.describe_table(TableName=hash_table)["Table"]["TableArn"]
     account = table_arn.split(":")[4]
     with pytest.raises(ClientError) as exc:
@@ -117,7 +117,7 @@ def test_simulate_cli_explains_a_denial(
     import subprocess
     import sys
 
-    iam, _, name = user_client
+    _iam, _, name = user_client
     table_arn = ddb.describe_table(TableName=hash_table)["Table"]["TableArn"]
     account = table_arn.split(":")[4]
     out = subprocess.run(
