@@ -53,8 +53,9 @@ class _IdentitySide:
 
 
 def _arn_account(arn: str) -> str | None:
+    """The owning account of a resource ARN; ``None`` for AWS-owned resources (``arn:aws:iam::aws:…``)."""
     parts = arn.split(":", 5)
-    return parts[4] if len(parts) == 6 and parts[4] else None
+    return parts[4] if len(parts) == 6 and parts[4].isdigit() else None
 
 
 def _table_of(arn: str) -> tuple[str, str, str] | None:

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from perimeterdb.auth.secretbox import SecretBox
 from perimeterdb.authz import Authorizer
@@ -24,8 +26,12 @@ class Runtime:
     identities: IdentityStore
     catalog: Catalog
     authorizer: Authorizer
+    organizations: Any = None  # organizations.store.OrgStore
+    audit: Any = None  # audit.log.AuditLog
 
     def close(self) -> None:
+        if self.audit is not None:
+            self.audit.close()
         self.engine.close()
 
 
@@ -36,7 +42,14 @@ def open_runtime(settings: Settings) -> Runtime:
     box = SecretBox(settings.secret_key_path)
     identities = IdentityStore(engine, box)
     catalog = Catalog(engine)
-    return Runtime(settings, engine, identities, catalog, Authorizer(identities, catalog))
+    from perimeterdb.audit import open_audit
+    from perimeterdb.organizations.store import OrgStore
+    from perimeterdb.organizations.view import OrganizationView
+
+    organizations = OrgStore(engine)
+    authorizer = Authorizer(identities, catalog, OrganizationView(organizations))
+    audit = open_audit(settings, engine, identities)
+    return Runtime(settings, engine, identities, catalog, authorizer, organizations, audit)
 
 
 def write_credentials_file(path: Path, key: NewAccessKey) -> None:

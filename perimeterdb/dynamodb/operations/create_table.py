@@ -7,6 +7,7 @@ import uuid
 from typing import Any
 
 from perimeterdb import errors
+from perimeterdb.dynamodb import indexes, resource_policies
 from perimeterdb.dynamodb.call import Call
 from perimeterdb.dynamodb.catalog import table_arn
 
@@ -231,6 +232,9 @@ async def run(body: dict[str, Any], call: Call) -> dict[str, Any]:
             "Policy": body["ResourcePolicy"],
             "RevisionId": str(int(now * 1000)),
         }
+    if body.get("ResourcePolicy"):
+        resource_policies.validate_policy(body["ResourcePolicy"])
+    indexes.allocate_spaces(description)
     table = await call.catalog.create(account, region, name, description)
     out = table.public_description()
     out["TableStatus"] = "CREATING"
