@@ -24,12 +24,14 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from perimeterdb import errors
+from perimeterdb.audit import hooks as audit_hooks
 from perimeterdb.auth import verify as sigv4_verify
 from perimeterdb.dynamodb import condition_keys
 from perimeterdb.dynamodb.call import Call
 from perimeterdb.errors import ApiError
+from perimeterdb.organizations.http import TARGET_PREFIX, handle_organizations
 from perimeterdb.server import query_protocol, targets, wire
-from perimeterdb.server.network import NetworkOrigin
+from perimeterdb.server.network import NetworkOrigin, refuse
 from perimeterdb.shapes import validate_request
 
 if TYPE_CHECKING:
@@ -83,11 +85,16 @@ async def _dynamodb_keys(call: Call, resource: str, body: dict[str, Any]) -> dic
 
 async def handle(rt: Runtime, req: IncomingRequest) -> wire.HttpResponse:
     request_id = wire.new_request_id()
+    rt.sync_caches()
     if req.method == "GET" and req.raw_path == "/":
         return wire.plain(200, f"healthy: dynamodb.{rt.settings.default_region}.amazonaws.com", request_id)
+    if req.origin.refused:  # a VPC endpoint's listener reached from outside its VPC
+        return await refuse(rt, req, request_id)
     target = req.header("x-amz-target") or ""
     if target.startswith("DynamoDB_"):
         return await handle_dynamodb(rt, req, target, request_id)
+    if target.startswith(TARGET_PREFIX):
+        return await handle_organizations(rt, req, target, request_id)
     if req.method == "POST" and not target:
         return await query_protocol.handle_query(rt, req, request_id)  # IAM, STS
     return wire.HttpResponse(404, _UNKNOWN_OPERATION_404, [(b"x-amzn-requestid", request_id.encode())])
@@ -101,12 +108,15 @@ async def handle_dynamodb(
     # 1. Method and content type.
     if req.method != "POST" or (req.body and content_type not in (JSON_10, "application/json")):
         return wire.HttpResponse(404, _UNKNOWN_OPERATION_404, [(b"x-amzn-requestid", request_id.encode())])
+    body: Any = None
+    principal: Any = None
+    call: Call | None = None
+    failure: ApiError | None = None
     try:
         # 2-3. Size, encoding and JSON.
         if len(req.body) > MAX_REQUEST_BYTES:
             return wire.HttpResponse(413, b"", [(b"x-amzn-requestid", request_id.encode())])
         raw = _decode_body(req)
-        body: Any = None
         if raw:
             try:
                 body = orjson.loads(raw)
@@ -154,7 +164,12 @@ async def handle_dynamodb(
         # 10. The response.
         return wire.json_response(result, request_id, content_type=reply_type)
     except ApiError as error:
+        failure = error
         return wire.json_error(error, request_id, content_type=reply_type)
     except Exception:
         log.exception("internal error in %s", target)
-        return wire.json_error(errors.internal(), request_id, content_type=reply_type)
+        failure = errors.internal()
+        return wire.json_error(failure, request_id, content_type=reply_type)
+    finally:
+        # The audit record, written before the response leaves (audit/log.py: what survives a crash).
+        await audit_hooks.dynamodb(rt, req, request_id, target, body, principal, call, failure)

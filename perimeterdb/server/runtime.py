@@ -28,6 +28,24 @@ class Runtime:
     authorizer: Authorizer
     organizations: Any = None  # organizations.store.OrgStore
     audit: Any = None  # audit.log.AuditLog
+    seen_generation: int = -1
+
+    def sync_caches(self) -> None:
+        """Drop every metadata cache when any process (this one included) changed metadata since."""
+        current = self.engine.generation.read()
+        if current != self.seen_generation:
+            self.seen_generation = current
+            self.catalog.invalidate()
+            self.identities.changed()
+            if self.organizations is not None and hasattr(self.organizations, "invalidate"):
+                self.organizations.invalidate()
+
+    @property
+    def background_starters(self) -> list[Callable[[], Awaitable[None]]]:
+        """The loops the server runs beside requests: TTL expiry, and index backfills left pending."""
+        from perimeterdb.dynamodb import indexes, ttl
+
+        return [lambda: ttl.run_expirer(self), lambda: indexes.resume_backfills(self.catalog, self.engine)]
 
     def close(self) -> None:
         if self.audit is not None:

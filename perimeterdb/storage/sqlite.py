@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from perimeterdb.storage.engine import Decision, Delete, KeyRange, Put, Row, RowKey
+from perimeterdb.storage.generation import Generation
 
 log = logging.getLogger(__name__)
 
@@ -55,10 +56,13 @@ class SQLiteEngine:
         self.path = path
         self.durability = durability
         self.rows_read = 0
+        # Bumped after every commit that changed metadata, for the other processes' caches.
+        self.generation = Generation(path.with_name(path.name + ".generation"))
         self._local = threading.local()
         writer = self._connect()
         writer.executescript(SCHEMA)
         self._writer_conn = writer
+        self._meta_changed = False
         self._queue: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._writer_loop, name="sqlite-writer", daemon=True)
         self._thread.start()
@@ -176,6 +180,8 @@ class SQLiteEngine:
 
     async def drop_space(self, space: str) -> None:
         def drop(_: list[bytes | None]) -> Decision:
+            if space.startswith("meta:"):
+                self._meta_changed = True
             self._writer_conn.execute("DELETE FROM rows WHERE space=?", (space,))
             return Decision(())
 
@@ -191,6 +197,8 @@ class SQLiteEngine:
         decision = job.decide(current)
         for change in decision.changes:
             k = change.key
+            if k.space.startswith("meta:"):
+                self._meta_changed = True
             if isinstance(change, Put):
                 conn.execute(
                     "INSERT OR REPLACE INTO rows (space, hh, hk, rk, val) VALUES (?, ?, ?, ?, ?)",
@@ -220,6 +228,7 @@ class SQLiteEngine:
                     break
                 batch.append(nxt)
             outcomes: list[tuple[_Job, Any, BaseException | None]] = []
+            self._meta_changed = False
             try:
                 conn.execute("BEGIN IMMEDIATE")
                 for job in batch:
@@ -234,6 +243,8 @@ class SQLiteEngine:
                         conn.execute("RELEASE job")
                         outcomes.append((job, result, None))
                 conn.execute("COMMIT")
+                if self._meta_changed:
+                    self.generation.bump()
             except Exception as exc:  # the commit itself failed: nothing in the batch is durable
                 log.exception("storage commit failed")
                 try:
@@ -253,3 +264,4 @@ class SQLiteEngine:
         self._queue.put(None)
         self._thread.join(timeout=10)
         self._writer_conn.close()
+        self.generation.close()
