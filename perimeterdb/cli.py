@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
 import os
+import signal
 import socket
 import sys
 from pathlib import Path
@@ -36,6 +38,7 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         durability=args.durability,
         key_file=Path(args.key_file) if args.key_file else None,
         ttl_interval=args.ttl_interval,
+        workers=max(1, args.workers),
     )
 
 
@@ -53,26 +56,15 @@ async def _bootstrap(settings: Settings) -> None:
         runtime.close()
 
 
-def serve(settings: Settings) -> int:
+def _run_worker(settings: Settings, sockets: list[socket.socket], *, primary: bool) -> None:
+    """One server process: its own runtime (storage connections, caches) on the shared sockets."""
     import uvicorn
 
     from perimeterdb.server.app import PerimeterApp
     from perimeterdb.server.runtime import open_runtime
 
-    logging.basicConfig(
-        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
-    )
-    os.umask(0o077)  # every file the server creates (database, logs, keys) is the owner's alone
-    asyncio.run(_bootstrap(settings))
-    sockets = [_socket_for(listener) for listener in settings.listeners]
     runtime = open_runtime(settings)
-    first = settings.listeners[0]
-    host = f"[{first.host}]" if ":" in first.host else first.host
-    print(
-        f"AWS_SHARED_CREDENTIALS_FILE={settings.credentials_path} aws dynamodb list-tables "
-        f"--endpoint-url http://{host}:{first.port} --region {settings.default_region}",
-        flush=True,
-    )
+    runtime.primary = primary  # only one process runs the background loops (TTL, index backfills)
     config = uvicorn.Config(
         PerimeterApp(runtime),
         loop="uvloop" if sys.platform != "win32" else "asyncio",
@@ -83,12 +75,65 @@ def serve(settings: Settings) -> int:
         timeout_keep_alive=60,
         server_header=False,
     )
-    server = uvicorn.Server(config)
     try:
-        asyncio.run(server.serve(sockets=sockets))
+        asyncio.run(uvicorn.Server(config).serve(sockets=sockets))
     finally:
         runtime.close()
-    return 0
+
+
+def _supervise(children: list[int]) -> int:
+    """The parent of several workers: forward SIGTERM/SIGINT, and stop all when one dies."""
+
+    def forward(signum: int, _frame: object) -> None:
+        for pid in children:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signum)
+
+    signal.signal(signal.SIGTERM, forward)
+    signal.signal(signal.SIGINT, forward)
+    status = 0
+    remaining = set(children)
+    while remaining:
+        try:
+            pid, code = os.wait()
+        except ChildProcessError:
+            break
+        remaining.discard(pid)
+        if code and remaining:
+            status = 1
+            forward(signal.SIGTERM, None)
+    return status
+
+
+def serve(settings: Settings) -> int:
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
+    )
+    os.umask(0o077)  # every file the server creates (database, logs, keys) is the owner's alone
+    asyncio.run(_bootstrap(settings))
+    sockets = [_socket_for(listener) for listener in settings.listeners]
+    first = settings.listeners[0]
+    host = f"[{first.host}]" if ":" in first.host else first.host
+    print(
+        f"AWS_SHARED_CREDENTIALS_FILE={settings.credentials_path} aws dynamodb list-tables "
+        f"--endpoint-url http://{host}:{first.port} --region {settings.default_region}",
+        flush=True,
+    )
+    if settings.workers <= 1:
+        _run_worker(settings, sockets, primary=True)
+        return 0
+    # Several processes accept on the same listening sockets; the kernel spreads connections among them.
+    # They share the storage, and the metadata generation keeps their caches coherent.
+    children = []
+    for index in range(settings.workers):
+        pid = os.fork()
+        if pid == 0:
+            try:
+                _run_worker(settings, sockets, primary=index == 0)
+            finally:
+                os._exit(0)
+        children.append(pid)
+    return _supervise(children)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -113,6 +158,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--key-file", help="the file that seals stored secrets (default DATA_DIR/secret.key)")
     p.add_argument("--ttl-interval", type=float, default=2.0, help="seconds between TTL expiry sweeps")
+    p.add_argument("--workers", type=int, default=1, help="server processes sharing the listeners (default 1)")
     cli_simulate.add_parser(commands)
     return parser
 

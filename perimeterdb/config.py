@@ -31,6 +31,7 @@ class Settings:
     key_file: Path | None = None  # defaults to DATA_DIR/secret.key
     default_region: str = "us-east-1"
     ttl_interval: float = 2.0
+    workers: int = 1
     world_file: Path | None = None
     extra: dict[str, str] = field(default_factory=dict)
 

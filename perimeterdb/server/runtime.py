@@ -29,6 +29,7 @@ class Runtime:
     organizations: Any = None  # organizations.store.OrgStore
     audit: Any = None  # audit.log.AuditLog
     seen_generation: int = -1
+    primary: bool = True  # the process that runs the background loops
 
     def sync_caches(self) -> None:
         """Drop every metadata cache when any process (this one included) changed metadata since."""
@@ -45,6 +46,8 @@ class Runtime:
         """The loops the server runs beside requests: TTL expiry, and index backfills left pending."""
         from perimeterdb.dynamodb import indexes, ttl
 
+        if not self.primary:
+            return []
         return [lambda: ttl.run_expirer(self), lambda: indexes.resume_backfills(self.catalog, self.engine)]
 
     def close(self) -> None:
