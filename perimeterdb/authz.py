@@ -132,18 +132,23 @@ class Authorizer:
         extra_keys: dict[str, object] | None = None,
         request_tags: dict[str, str] | None = None,
         tag_keys: list[str] | None = None,
+        resource_policy: tuple[PolicyKind, str, str] | None = None,
     ) -> tuple[policy.RequestContext, Response]:
+        """Decide one request. ``resource_policy`` (kind, id, document) names the resource's policy when
+        the resource is not a table, e.g. a role's trust policy for ``sts:AssumeRole``."""
         side = await self._identity_side(principal)
         resource_account = _arn_account(resource) or (principal.account if resource == "*" else None)
-        resource_policy: CompiledPolicy | None = None
+        compiled_resource_policy: CompiledPolicy | None = None
         resource_tags: dict[str, str] | None = None
         table_ref = _table_of(resource)
+        if resource_policy is not None:
+            compiled_resource_policy = self.compiled(*resource_policy)
         if table_ref is not None:
             table = await self.catalog.find(*table_ref)
             if table is not None:
                 stored = table.description.get("_resource_policy")
                 if stored:
-                    resource_policy = self.compiled(PolicyKind.RESOURCE, table.arn, stored["Policy"])
+                    compiled_resource_policy = self.compiled(PolicyKind.RESOURCE, table.arn, stored["Policy"])
                 tags = table.description.get("_tags")
                 if tags:
                     resource_tags = {t["Key"]: t["Value"] for t in tags}
@@ -204,7 +209,7 @@ class Authorizer:
             identity=side.identity,
             boundary=side.boundary,
             session=side.session,
-            resource=resource_policy,
+            resource=compiled_resource_policy,
             scp_levels=tuple(principal_place.scp_levels) if principal_place else (),
             rcp_levels=tuple(resource_place.rcp_levels) if resource_place else (),
             vpce=vpce_policy,

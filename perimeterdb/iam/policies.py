@@ -61,6 +61,13 @@ def no_such_policy(arn: str) -> errors.ApiError:
     return errors.no_such_entity(f"Policy {arn} does not exist or is not attachable.")
 
 
+def check_policy_arn(arn: str) -> None:
+    """A policy ARN must be an IAM policy ARN (before authorization, as IAM validates input first)."""
+    parsed = parse_iam_arn(arn, "policy")
+    if parsed is None or not (parsed[0] == "aws" or (parsed[0].isdigit() and len(parsed[0]) == 12)):
+        raise errors.invalid_input(f"ARN {arn} is not valid.")
+
+
 def policy_key(arn: str) -> tuple[Any, str]:
     """The row key of a customer-managed policy ARN (and its name); a bad ARN is a ValidationError."""
     parsed = parse_iam_arn(arn, "policy")
@@ -124,6 +131,7 @@ async def create_policy(call: QueryCall) -> dict[str, Any]:
 
 async def get_policy(call: QueryCall) -> dict[str, Any]:
     arn = call.params["PolicyArn"]
+    check_policy_arn(arn)
     await call.authorize("iam:GetPolicy", arn)
     return {"Policy": policy_shape(await find_policy(call, arn))}
 
@@ -160,6 +168,7 @@ def _no_such_version(arn: str, version: str) -> errors.ApiError:
 async def get_policy_version(call: QueryCall) -> dict[str, Any]:
     arn = call.params["PolicyArn"]
     version = call.params["VersionId"]
+    check_policy_arn(arn)
     await call.authorize("iam:GetPolicyVersion", arn)
     policy = await find_policy(call, arn)
     if isinstance(policy, ManagedPolicy):
@@ -178,6 +187,7 @@ async def get_policy_version(call: QueryCall) -> dict[str, Any]:
 
 async def list_policy_versions(call: QueryCall) -> dict[str, Any]:
     arn = call.params["PolicyArn"]
+    check_policy_arn(arn)
     await call.authorize("iam:ListPolicyVersions", arn)
     policy = await find_policy(call, arn)
     if isinstance(policy, ManagedPolicy):
@@ -216,6 +226,7 @@ async def _update_policy(call: QueryCall, arn: str, change: Any) -> Any:
 
 async def create_policy_version(call: QueryCall) -> dict[str, Any]:
     arn = call.params["PolicyArn"]
+    check_policy_arn(arn)
     await call.authorize("iam:CreatePolicyVersion", arn)
     document = _check(call.params["PolicyDocument"])
     make_default = bool(call.params.get("SetAsDefault"))
@@ -241,6 +252,7 @@ async def create_policy_version(call: QueryCall) -> dict[str, Any]:
 async def set_default_policy_version(call: QueryCall) -> None:
     arn = call.params["PolicyArn"]
     version = call.params["VersionId"]
+    check_policy_arn(arn)
     await call.authorize("iam:SetDefaultPolicyVersion", arn)
 
     def change(record: Record) -> None:
@@ -256,6 +268,7 @@ async def set_default_policy_version(call: QueryCall) -> None:
 async def delete_policy_version(call: QueryCall) -> None:
     arn = call.params["PolicyArn"]
     version = call.params["VersionId"]
+    check_policy_arn(arn)
     await call.authorize("iam:DeletePolicyVersion", arn)
 
     def change(record: Record) -> None:
@@ -271,6 +284,7 @@ async def delete_policy_version(call: QueryCall) -> None:
 
 async def delete_policy(call: QueryCall) -> None:
     arn = call.params["PolicyArn"]
+    check_policy_arn(arn)
     await call.authorize("iam:DeletePolicy", arn)
 
     def change(record: Record) -> str:
