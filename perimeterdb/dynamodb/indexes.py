@@ -328,7 +328,7 @@ async def apply_updates(
         current = next((g for g in gsis if g["IndexName"] == name), None)
         if action == "Create":
             if current is not None or any(i["IndexName"] == name for i in lsis):
-                raise errors.validation(_INVALID + f"Index already exists: {name}")  # ResourceInUse in AWS?
+                raise errors.validation("Attempting to create an index which already exists")
             if any(g.get("IndexStatus") in ("CREATING", "DELETING") for g in gsis) or creating:
                 raise errors.limit_exceeded(
                     "Subscriber limit exceeded: Only 1 online index can be created or deleted simultaneously per "
@@ -367,10 +367,12 @@ async def apply_updates(
             gsis = [*gsis, new_index]
             spaces[name] = "i:" + secrets.token_hex(8)
             creating.append(name)
+        elif any(i["IndexName"] == name for i in lsis):
+            raise errors.validation(
+                f"Cannot {action.lower()} an index that is not a GlobalSecondaryIndex: {name}"
+            )
         elif current is None:
-            raise errors.resource_not_found(
-                f"Requested resource not found: Index: {name} not found"
-            )  # AWS text
+            raise errors.resource_not_found(f"Requested resource not found: Index: {name} not found")
         elif action == "Delete":
             if current.get("IndexStatus") in ("CREATING", "DELETING"):
                 raise errors.resource_in_use(

@@ -12,9 +12,9 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from perimeterdb import errors
+from perimeterdb.dynamodb import capacity, indexes, values
 from perimeterdb.dynamodb import expressions as ex
 from perimeterdb.dynamodb import items as item_rows
-from perimeterdb.dynamodb import values
 from perimeterdb.dynamodb.catalog import Table
 from perimeterdb.dynamodb.expressions import legacy
 from perimeterdb.dynamodb.items import Item
@@ -162,3 +162,17 @@ def check_return_values(body: dict[str, Any], allowed: tuple[str, ...]) -> str:
     if mode not in allowed:
         raise errors.validation("ReturnValues can only be ALL_OLD or NONE")
     return str(mode)
+
+
+async def write_response(
+    body: dict[str, Any], table: Table, engine: Any, key: dict[str, Any], size: int, out: dict[str, Any]
+) -> dict[str, Any]:
+    """Add ConsumedCapacity and ItemCollectionMetrics to a single-item write's response, when asked."""
+    consumed = capacity.consumed(
+        body.get("ReturnConsumedCapacity"), table.name, capacity.write_units(size), kind="Write"
+    )
+    if consumed:
+        out["ConsumedCapacity"] = consumed
+    if body.get("ReturnItemCollectionMetrics") == "SIZE" and indexes.has_lsi(table):
+        out["ItemCollectionMetrics"] = await indexes.item_collection_metrics(table, engine, key)
+    return out

@@ -181,7 +181,9 @@ def test_select_count_and_projection(ddb: Any, range_table: str) -> None:
         ),
     ],
 )
-def test_select_and_index_validation(ddb: Any, range_table: str, kwargs: dict[str, Any], message: str) -> None:
+def test_select_and_index_validation(
+    ddb: Any, range_table: str, kwargs: dict[str, Any], message: str
+) -> None:
     with pytest.raises(ClientError) as exc:
         ddb.query(
             TableName=range_table,
@@ -196,7 +198,11 @@ def test_select_and_index_validation(ddb: Any, range_table: str, kwargs: dict[st
     ("condition", "values", "message"),
     [
         ("sk = :n", {":n": {"N": "1"}}, "Query condition missed key schema element: pk"),
-        ("pk = :p AND v = :n", {":p": {"S": "a"}, ":n": {"N": "1"}}, "Query condition missed key schema element: sk"),
+        (
+            "pk = :p AND v = :n",
+            {":p": {"S": "a"}, ":n": {"N": "1"}},
+            "Query condition missed key schema element: sk",
+        ),
         ("pk < :p", {":p": {"S": "a"}}, "Query key condition not supported"),
         (
             "pk = :n",

@@ -104,7 +104,11 @@ def test_scan_validation(ddb: Any, hash_table: str, kwargs: dict[str, Any], mess
 def test_scan_consumed_capacity(ddb: Any, hash_table: str) -> None:
     _fill(ddb, hash_table, 3)
     out = ddb.scan(TableName=hash_table, ReturnConsumedCapacity="TOTAL")
-    assert out["ConsumedCapacity"] == {"TableName": hash_table, "CapacityUnits": 0.5, "ReadCapacityUnits": 0.5}
+    assert out["ConsumedCapacity"] == {
+        "TableName": hash_table,
+        "CapacityUnits": 0.5,
+        "ReadCapacityUnits": 0.5,
+    }
 
 
 def test_scan_missing_table(ddb: Any) -> None:

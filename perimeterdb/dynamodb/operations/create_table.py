@@ -7,7 +7,7 @@ import uuid
 from typing import Any
 
 from perimeterdb import errors
-from perimeterdb.dynamodb import indexes, resource_policies
+from perimeterdb.dynamodb import indexes, resource_policies, tags
 from perimeterdb.dynamodb.call import Call
 from perimeterdb.dynamodb.catalog import table_arn
 
@@ -225,8 +225,8 @@ async def run(body: dict[str, Any], call: Call) -> dict[str, Any]:
         description["StreamSpecification"] = stream
         description["LatestStreamLabel"] = label
         description["LatestStreamArn"] = f"{arn}/stream/{label}"
-    if body.get("Tags"):
-        description["_tags"] = body["Tags"]
+    if body.get("Tags") is not None:
+        description["_tags"] = tags.validate_tags(body["Tags"])
     if body.get("ResourcePolicy"):
         description["_resource_policy"] = {
             "Policy": body["ResourcePolicy"],

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from perimeterdb.dynamodb import capacity, items, values, writes
+from perimeterdb.dynamodb import items, values, writes
 from perimeterdb.dynamodb.call import Call
 
 ACTION = "dynamodb:DeleteItem"
@@ -25,9 +25,4 @@ async def run(body: dict[str, Any], call: Call) -> dict[str, Any]:
     if mode == "ALL_OLD" and old is not None:
         out["Attributes"] = old
     size = values.item_size(old) if old else 0
-    consumed = capacity.consumed(
-        body.get("ReturnConsumedCapacity"), table.name, capacity.write_units(size), kind="Write"
-    )
-    if consumed:
-        out["ConsumedCapacity"] = consumed
-    return out
+    return await writes.write_response(body, table, call.engine, key, size, out)

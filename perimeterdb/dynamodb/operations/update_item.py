@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from perimeterdb import errors
-from perimeterdb.dynamodb import capacity, items, values, writes
 from perimeterdb.dynamodb import expressions as ex
+from perimeterdb.dynamodb import items, values, writes
 from perimeterdb.dynamodb.call import Call
 from perimeterdb.dynamodb.expressions import legacy
 
@@ -80,9 +80,4 @@ async def run(body: dict[str, Any], call: Call) -> dict[str, Any]:
         if part:
             out["Attributes"] = part
     size = max(values.item_size(new) if new else 0, values.item_size(old) if old else 0)
-    consumed = capacity.consumed(
-        body.get("ReturnConsumedCapacity"), table.name, capacity.write_units(size), kind="Write"
-    )
-    if consumed:
-        out["ConsumedCapacity"] = consumed
-    return out
+    return await writes.write_response(body, table, call.engine, key, size, out)
