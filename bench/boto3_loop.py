@@ -17,7 +17,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tests.support.server import ServerProcess  # noqa: E402
+from tests.support.server import ServerProcess
 
 
 def _cpu_seconds(pid: int) -> float:

@@ -19,6 +19,7 @@ import orjson
 
 from perimeterdb.errors import ApiError
 
+
 def new_request_id() -> str:
     """A 52-character request id of upper-case letters and digits, as DynamoDB's are.
 
