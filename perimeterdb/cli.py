@@ -12,7 +12,7 @@ import socket
 import sys
 from pathlib import Path
 
-from perimeterdb import cli_simulate
+from perimeterdb import cli_audit, cli_simulate, cli_world
 from perimeterdb.config import Listener, Settings
 
 
@@ -39,6 +39,7 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         key_file=Path(args.key_file) if args.key_file else None,
         ttl_interval=args.ttl_interval,
         workers=max(1, args.workers),
+        world_file=Path(args.world) if args.world else None,
     )
 
 
@@ -65,8 +66,10 @@ def _run_worker(settings: Settings, sockets: list[socket.socket], *, primary: bo
 
     runtime = open_runtime(settings)
     runtime.primary = primary  # only one process runs the background loops (TTL, index backfills)
+    app = PerimeterApp(runtime)
+    cli_world.configure_app(app, runtime)  # VPC endpoint listeners -> network origins
     config = uvicorn.Config(
-        PerimeterApp(runtime),
+        app,
         loop="uvloop" if sys.platform != "win32" else "asyncio",
         http="httptools",
         lifespan="on",
@@ -111,6 +114,7 @@ def serve(settings: Settings) -> int:
     )
     os.umask(0o077)  # every file the server creates (database, logs, keys) is the owner's alone
     asyncio.run(_bootstrap(settings))
+    settings = cli_world.prepare_serve(settings)  # --world, and the endpoint and public listeners
     sockets = [_socket_for(listener) for listener in settings.listeners]
     first = settings.listeners[0]
     host = f"[{first.host}]" if ":" in first.host else first.host
@@ -159,7 +163,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--key-file", help="the file that seals stored secrets (default DATA_DIR/secret.key)")
     p.add_argument("--ttl-interval", type=float, default=2.0, help="seconds between TTL expiry sweeps")
     p.add_argument("--workers", type=int, default=1, help="server processes sharing the listeners (default 1)")
+    cli_world.add_serve_arguments(p)
     cli_simulate.add_parser(commands)
+    cli_world.add_parser(commands)
+    cli_audit.add_parser(commands)
     return parser
 
 
@@ -169,6 +176,8 @@ def main(argv: list[str] | None = None) -> int:
         return serve(settings_from_args(args))
     if args.command == "simulate":
         return cli_simulate.run(args)
+    if args.command in ("world", "audit"):
+        return int(args.handler(args))
     return 2
 
 

@@ -1,0 +1,165 @@
+"""``perimeterdb world …`` and the world-related parts of ``perimeterdb serve``.
+
+- ``perimeterdb world validate FILE``: check a world file (schema and references), print the problems;
+- ``perimeterdb world apply FILE --data-dir D``: apply it to a data dir (idempotent), print what changed;
+- ``perimeterdb world export --data-dir D [--include-secrets] [-o FILE]``: the current state as a world file;
+- ``perimeterdb serve --world FILE``: apply at start, then bind every endpoint and public listener of the
+  stored network in addition to ``--listen``, and derive each request's origin from the listener it used.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import dataclasses
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from perimeterdb.config import Listener, Settings
+
+log = logging.getLogger("perimeterdb.world")
+
+
+def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--world", metavar="FILE", help="apply this world file at start (idempotent)")
+
+
+def add_parser(commands: Any) -> None:
+    world = commands.add_parser("world", help="apply, validate or export a world file")
+    sub = world.add_subparsers(dest="world_command", required=True)
+    v = sub.add_parser("validate", help="check a world file")
+    v.add_argument("file")
+    a = sub.add_parser("apply", help="apply a world file to a data dir")
+    a.add_argument("file")
+    a.add_argument("--data-dir", default="perimeterdb-data")
+    a.add_argument("--key-file")
+    e = sub.add_parser("export", help="write the current state as a world file")
+    e.add_argument("--data-dir", default="perimeterdb-data")
+    e.add_argument("--key-file")
+    e.add_argument("--include-secrets", action="store_true", help="include access key secrets and MFA seeds")
+    e.add_argument("-o", "--output", help="write to this file (default: standard output)")
+    world.set_defaults(handler=run)
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    return Settings(
+        data_dir=Path(args.data_dir),
+        durability="normal",
+        key_file=Path(args.key_file) if getattr(args, "key_file", None) else None,
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    from perimeterdb.world.worldfile import WorldError, load_world
+
+    try:
+        if args.world_command == "validate":
+            load_world(Path(args.file))
+            print(f"{args.file}: valid")
+            return 0
+        if args.world_command == "apply":
+            world = load_world(Path(args.file))
+            for line in asyncio.run(_apply(_settings(args), world)) or ["nothing to change"]:
+                print(line)
+            return 0
+        if args.world_command == "export":
+            data = asyncio.run(_export(_settings(args), args.include_secrets))
+            text = yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
+            if args.output:
+                Path(args.output).write_text(text)
+            else:
+                sys.stdout.write(text)
+            return 0
+    except WorldError as exc:
+        print(str(exc), file=sys.stderr)
+        return 1
+    return 2
+
+
+async def _apply(settings: Settings, world: Any) -> list[str]:
+    from perimeterdb.server.runtime import open_runtime
+    from perimeterdb.world.worldfile import apply_world
+
+    runtime = open_runtime(settings)
+    try:
+        return await apply_world(runtime, world)
+    finally:
+        runtime.close()
+
+
+async def _export(settings: Settings, include_secrets: bool) -> dict[str, Any]:
+    from perimeterdb.server.runtime import open_runtime
+    from perimeterdb.world.worldfile import export_world
+
+    runtime = open_runtime(settings)
+    try:
+        return await export_world(runtime, include_secrets=include_secrets)
+    finally:
+        runtime.close()
+
+
+# --- serve ----------------------------------------------------------------------------------------------
+
+
+def prepare_serve(settings: Settings) -> Settings:
+    """Apply ``--world`` (exits on an invalid file) and add the stored network's listeners."""
+    from perimeterdb.world.network import load_network
+    from perimeterdb.world.worldfile import WorldError, load_world
+
+    if settings.world_file is not None:
+        try:
+            world = load_world(settings.world_file)
+        except WorldError as exc:
+            print(str(exc), file=sys.stderr)
+            raise SystemExit(1) from None
+        changes = asyncio.run(_apply(settings, world))
+        for line in changes:
+            log.info("world: %s", line)
+        log.info("world %s applied: %d change(s)", settings.world_file, len(changes))
+    network = asyncio.run(_with_engine(settings, load_network))
+    listeners = list(settings.listeners)
+    for address in network.listeners():
+        listener = Listener(address.host, address.port)
+        if address.tls is not None:
+            log.warning("listener %s: TLS listeners are not served yet; serving it without TLS", address)
+        if listener not in listeners:
+            listeners.append(listener)
+    return dataclasses.replace(settings, listeners=tuple(listeners))
+
+
+async def _with_engine(settings: Settings, fn: Any) -> Any:
+    from perimeterdb.storage.sqlite import SQLiteEngine
+
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    engine = SQLiteEngine(settings.database_path, durability=settings.durability)
+    try:
+        return await fn(engine)
+    finally:
+        engine.close()
+
+
+def configure_app(app: Any, runtime: Any) -> None:
+    """Give the app the network world's origin resolver (when any endpoint is configured)."""
+    asyncio.run(_configure(app, runtime))
+
+
+async def _configure(app: Any, runtime: Any) -> None:
+    from perimeterdb.server.network import OriginResolver
+    from perimeterdb.world.network import load_network
+
+    network = await load_network(runtime.engine)
+    if not network.endpoints:
+        return
+    org_of: dict[str, tuple[str, tuple[str, ...]]] = {}
+    view = getattr(runtime.authorizer, "organizations", None)
+    for vpc in network.vpcs:
+        placement = await view.placement(vpc.account) if view is not None else None
+        if placement is not None:
+            org_of[vpc.account] = (placement.org_id, placement.org_paths)
+    app.origin_for = OriginResolver(network, org_of)
+    for e in network.endpoints:
+        log.info("VPC endpoint %s (%s) listening on %s", e.id, e.vpc_id, e.listen)

@@ -1,0 +1,171 @@
+"""Break-glass roles: emergency access that is possible, but never quiet.
+
+A role is break-glass when its IAM record carries ``"break_glass": {...}`` (the world file's
+``break_glass: true`` on a role writes it). Assuming one requires, on top of the trust policy:
+
+- MFA (``SerialNumber`` + ``TokenCode`` in the AssumeRole call);
+- a justification: ``SourceIdentity``, or a session tag named ``justification`` (any case), non-empty;
+- a short session: ``DurationSeconds`` at most the role's ``max_session_seconds`` (default 3600 s).
+
+``check_break_glass_assume`` is what STS AssumeRole calls; it returns the session duration to use (or None
+for an ordinary role) and raises AccessDenied otherwise. Every assumption and every request made with such
+a session is flagged in the audit log (``breakGlass: true``) and raises an alert (``BreakGlass.alert``: a
+JSON line in the alerts file and a POST to the configured webhook).
+
+Settings (alerts file, webhook URL, default maximum duration) live in one storage row written by the world
+file (``break_glass:`` section).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from perimeterdb.audit.alerts import AlertSink
+from perimeterdb.errors import ApiError
+from perimeterdb.storage.engine import Decision, Put, RowKey, StorageEngine
+
+ROW = RowKey("meta:break-glass", b"", b"settings", b"")
+DEFAULT_MAX_SECONDS = 3600
+JUSTIFICATION_TAG = "justification"
+
+
+def _denied(message: str) -> ApiError:
+    # The query protocol's AccessDenied (STS): status 403, code AccessDenied.
+    return ApiError("AccessDenied", message, status=403, namespace="query")
+
+
+def break_glass_settings(role_record: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """The role's break-glass settings, or None for an ordinary role."""
+    if not role_record:
+        return None
+    value = role_record.get("break_glass")
+    if not value:
+        return None
+    return dict(value) if isinstance(value, Mapping) else {}
+
+
+def justification_of(request: Mapping[str, Any]) -> str | None:
+    source_identity = request.get("SourceIdentity")
+    if source_identity:
+        return str(source_identity)
+    for tag in request.get("Tags") or []:
+        if str(tag.get("Key", "")).lower() == JUSTIFICATION_TAG and tag.get("Value"):
+            return str(tag["Value"])
+    return None
+
+
+def check_break_glass_assume(role_record: Mapping[str, Any], request: Mapping[str, Any]) -> int | None:
+    """Enforce the break-glass rules on one AssumeRole request.
+
+    ``request``: the decoded AssumeRole parameters (``DurationSeconds``, ``SourceIdentity``, ``Tags``,
+    ``SerialNumber``, ``TokenCode``) plus ``mfa_present`` (bool: the MFA code was verified).
+    Returns None for an ordinary role; for a break-glass role the session duration to use (the requested
+    one, or the role's maximum when none was requested). Raises AccessDenied when a rule is not met."""
+    settings = break_glass_settings(role_record)
+    if settings is None:
+        return None
+    name = role_record.get("arn") or role_record.get("name")
+    if not request.get("mfa_present"):
+        raise _denied(f"Break-glass role {name} can only be assumed with MFA (SerialNumber and TokenCode).")
+    if not justification_of(request):
+        raise _denied(
+            f"Break-glass role {name} requires a justification: a SourceIdentity or a "
+            f"'{JUSTIFICATION_TAG}' session tag."
+        )
+    limit = int(settings.get("max_session_seconds") or DEFAULT_MAX_SECONDS)
+    duration = request.get("DurationSeconds")
+    if duration is not None and int(duration) > limit:
+        raise _denied(f"Break-glass role {name} allows sessions of at most {limit} seconds.")
+    return int(duration) if duration is not None else min(limit, DEFAULT_MAX_SECONDS)
+
+
+class BreakGlass:
+    """Detects break-glass sessions and raises alerts; the audit log calls it for every record."""
+
+    def __init__(self, engine: StorageEngine, identities: Any, data_dir: Path) -> None:
+        self.engine = engine
+        self.identities = identities
+        self.data_dir = data_dir
+        self._roles: dict[tuple[str, str], tuple[int, bool]] = {}
+        self._settings: dict[str, Any] | None = None
+        self._settings_read = 0.0
+        self._sink: AlertSink | None = None
+
+    async def settings(self) -> dict[str, Any]:
+        if self._settings is None or time.monotonic() - self._settings_read > 5.0:
+            raw = await self.engine.get(ROW)
+            settings = orjson.loads(raw) if raw is not None else {}
+            if settings != self._settings or self._sink is None:
+                alerts = settings.get("alerts_file") or str(self.data_dir / "audit" / "alerts.jsonl")
+                path = Path(alerts) if Path(alerts).is_absolute() else self.data_dir / alerts
+                self._sink = AlertSink(path, settings.get("webhook"))
+            self._settings = settings
+            self._settings_read = time.monotonic()
+        return self._settings
+
+    async def role_is_break_glass(self, account: str, role_name: str) -> bool:
+        generation = getattr(self.identities, "generation", 0)
+        key = (account, role_name.lower())
+        cached = self._roles.get(key)
+        if cached is not None and cached[0] == generation:
+            return cached[1]
+        role = await self.identities.get_role(account, role_name)
+        flagged = break_glass_settings(role) is not None
+        if len(self._roles) > 10_000:
+            self._roles.clear()
+        self._roles[key] = (generation, flagged)
+        return flagged
+
+    async def is_break_glass(self, principal: Any) -> bool:
+        if principal is None or principal.kind != "AssumedRole":
+            return False
+        if getattr(principal, "break_glass", False):
+            return True
+        return bool(principal.role_name) and await self.role_is_break_glass(principal.account, principal.role_name)
+
+    async def role_arn_is_break_glass(self, role_arn: str) -> bool:
+        parts = role_arn.split(":", 5)
+        if len(parts) != 6 or not parts[5].startswith("role/"):
+            return False
+        return await self.role_is_break_glass(parts[4], parts[5].rsplit("/", 1)[-1])
+
+    async def alert(self, record: dict[str, Any]) -> None:
+        await self.settings()
+        ident = record.get("userIdentity") or {}
+        alert = {
+            "alert": "break-glass",
+            "time": record.get("eventTime"),
+            "what": record.get("eventName"),
+            "who": ident.get("arn"),
+            "accessKeyId": ident.get("accessKeyId"),
+            "sourceIPAddress": record.get("sourceIPAddress"),
+            "vpcEndpointId": record.get("vpcEndpointId"),
+            "errorCode": record.get("errorCode"),
+            "eventID": record.get("eventID"),
+            "details": {k: v for k, v in (record.get("additionalEventData") or {}).items() if k != "decisions"},
+        }
+        if self._sink is not None:
+            self._sink.emit(alert)
+
+    def close(self) -> None:
+        if self._sink is not None:
+            self._sink.close()
+
+
+async def save_settings(engine: StorageEngine, settings: dict[str, Any]) -> bool:
+    value = orjson.dumps(settings, option=orjson.OPT_SORT_KEYS)
+
+    def decide(values: list[bytes | None]) -> Decision:
+        return Decision((), False) if values[0] == value else Decision([Put(ROW, value)], True)
+
+    return bool(await engine.atomic([ROW], decide))
+
+
+async def load_settings(engine: StorageEngine) -> dict[str, Any]:
+    raw = await engine.get(ROW)
+    return orjson.loads(raw) if raw is not None else {}
