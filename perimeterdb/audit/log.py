@@ -5,8 +5,9 @@ response is sent. Once a response has left, its record is in the kernel: a crash
 (even ``kill -9``) loses nothing. A power loss can lose records the kernel had not yet written back; with
 ``fsync=True`` every record is also fsynced before the response (slower: one fsync per request).
 Rotation renames ``audit.log`` to ``audit.log.1`` (and so on, keeping ``backups`` files) when the next
-record would take the file past ``max_bytes``. One server process writes one log directory; several
-processes should be given several directories (records are independent lines, so they can be merged).
+record would take the file past ``max_bytes``. Several server processes (``--workers``) may share one
+directory: each record is one ``O_APPEND`` write, and a process that finds the file rotated by another
+reopens it; two processes may then both rotate at about the same moment, leaving one file shorter.
 """
 
 from __future__ import annotations
@@ -57,6 +58,15 @@ class AuditLog:
         """Append one record (any JSON object) as one line."""
         line = orjson.dumps(record, default=str) + b"\n"
         with self._lock:
+            try:  # another server process sharing this directory rotated the file: follow it
+                if os.stat(self.path).st_ino != os.fstat(self._fd).st_ino:
+                    os.close(self._fd)
+                    self._fd = self._open()
+                    self._size = os.fstat(self._fd).st_size
+            except FileNotFoundError:
+                os.close(self._fd)
+                self._fd = self._open()
+                self._size = 0
             if self._size and self._size + len(line) > self.max_bytes:
                 self._rotate()
             os.write(self._fd, line)

@@ -14,10 +14,11 @@
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl
 
 from perimeterdb import iam, sts
+from perimeterdb.audit import hooks as audit_hooks
 from perimeterdb.auth import verify as sigv4_verify
 from perimeterdb.errors import ApiError
 from perimeterdb.iam import codec
@@ -53,6 +54,12 @@ def _guess_service(action: str | None) -> str:
 async def handle_query(rt: Runtime, req: IncomingRequest, request_id: str) -> wire.HttpResponse:
     namespace = qerrors.IAM_NS
     action: str | None = None
+    service: str | None = None
+    principal: Any = None
+    body: Any = None
+    region: str | None = None
+    result: Any = None
+    failure: ApiError | None = None
     try:
         # 1. Parameters.
         query_pairs = _pairs(req.query_string, "query string")
@@ -115,7 +122,12 @@ async def handle_query(rt: Runtime, req: IncomingRequest, request_id: str) -> wi
         # 7. The response.
         return wire.xml_response(action, namespace, codec.encode(service, action, result), request_id)
     except ApiError as error:
-        return wire.xml_error(qerrors.from_auth(error), request_id, namespace)
+        failure = qerrors.from_auth(error)
+        return wire.xml_error(failure, request_id, namespace)
     except Exception:
         log.exception("internal error in %s", action)
-        return wire.xml_error(qerrors.service_failure(), request_id, namespace)
+        failure = qerrors.service_failure()
+        return wire.xml_error(failure, request_id, namespace)
+    finally:
+        # The audit record (audit/hooks.py), written before the response leaves.
+        await audit_hooks.query(rt, req, request_id, service, action, body, principal, region, result, failure)

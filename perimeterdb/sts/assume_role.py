@@ -19,6 +19,7 @@ from perimeterdb.iam.mfa import check_code
 from perimeterdb.policy.ast import PolicyKind
 from perimeterdb.sts.sessions import mint
 from perimeterdb.sts.trust import check_trust
+from perimeterdb.world.breakglass import check_break_glass_assume
 
 SESSION_POLICY_LIMIT = 2048
 MAX_POLICY_ARNS = 10
@@ -149,6 +150,13 @@ async def assume_role(call: QueryCall) -> dict[str, Any]:
             call, role, "sts:SetSourceIdentity", extra_keys=extra, request_tags=None, tag_keys=None
         )
 
+    # Break-glass roles: MFA, a justification and a short session, on top of what the trust policy says.
+    break_glass_duration = check_break_glass_assume(role, {**params, "mfa_present": bool(mfa_present)})
+    if break_glass_duration is not None:
+        duration = break_glass_duration if params.get("DurationSeconds") is not None else min(
+            duration, break_glass_duration
+        )
+
     session_arn = f"arn:aws:sts::{account}:assumed-role/{role['name']}/{session_name}"
     userid = f"{role['role_id']}:{session_name}"
     principal = {
@@ -169,6 +177,7 @@ async def assume_role(call: QueryCall) -> dict[str, Any]:
         "session_policy_arns": policy_arns,
         "role_chained": chained,
         "source_arn": p.arn,
+        "break_glass": break_glass_duration is not None,
     }
     creds = await mint(
         call.store, account=account, kind="AssumeRole", principal=principal, duration=duration, now=call.now

@@ -296,6 +296,7 @@ class IdentityStore:
             session_policy_arns=tuple(p.get("session_policy_arns", ())),
             transitive_tag_keys=tuple(p.get("transitive_tag_keys", ())),
             role_chained=bool(p.get("role_chained")),
+            break_glass=bool(p.get("break_glass")),
             session_kind=session["kind"],
             access_key_id=access_key,
             expires_at=session["expires"],
