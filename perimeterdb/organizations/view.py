@@ -41,6 +41,7 @@ class OrganizationView:
     def __init__(self, store: OrgStore) -> None:
         self.store = store
         self._generation = -1
+        self._shared_seen: int | None = None
         self._state: OrgState | None = None
         self._placements: dict[str, AccountPlacement | None] = {}
         self._compiled: dict[tuple[str, str], CompiledPolicy] = {}
@@ -55,7 +56,17 @@ class OrganizationView:
         self._generation = -1
 
     async def refresh(self) -> OrgState | None:
-        """The current organization (None when there is none), re-read only if the generation moved."""
+        """The current organization (None when there is none), re-read only if the generation moved.
+
+        The engine's shared metadata generation (bumped by any process on any metadata commit) is read
+        first, from memory: while it has not moved, nothing in the organization can have changed, and the
+        point read of the organization's own generation row is skipped.
+        """
+        shared = getattr(self.store.engine, "generation", None)
+        shared_now = shared.read() if shared is not None else None
+        if shared_now is not None and shared_now == self._shared_seen and self._generation != -1:
+            return self._state
+        self._shared_seen = shared_now
         generation = await self.store.generation()
         if generation != self._generation:
             self._state = await self.store.load()

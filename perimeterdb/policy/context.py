@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import lru_cache
 
 __all__ = [
     "ContextKeys",
@@ -80,6 +81,8 @@ def _scalar(value: object) -> str:
 
 
 def _normalise(value: object) -> ContextValue | None:
+    if type(value) is str:  # the common case on the request path: no conversion at all
+        return value
     if value is None:
         return None
     if isinstance(value, list | tuple | set | frozenset):
@@ -90,7 +93,13 @@ def _normalise(value: object) -> ContextValue | None:
 def _iso(dt: datetime) -> str:
     if dt.tzinfo is None:
         dt = dt.replace(tzinfo=UTC)
-    return dt.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return _iso_second(int(dt.timestamp()))
+
+
+@lru_cache(maxsize=64)
+def _iso_second(epoch: int) -> str:
+    """ISO 8601 text of one second; cached because every request in that second asks for it."""
+    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 @dataclass(frozen=True, slots=True)
