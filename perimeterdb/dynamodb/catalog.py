@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import copy
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 
@@ -17,6 +18,7 @@ from perimeterdb import errors
 from perimeterdb.storage.engine import Decision, Delete, Put, RowKey, StorageEngine
 
 TABLES = "meta:tables"
+R = TypeVar("R")
 
 
 def table_arn(region: str, account: str, name: str) -> str:
@@ -129,16 +131,44 @@ class Catalog:
         return Table(account, region, name, description)
 
     async def replace(self, table: Table, description: dict[str, Any]) -> Table:
+        """Replace the description ``table`` was read with; refuse if it changed meanwhile.
+
+        The check runs inside the atomic write, so two processes (or two requests) that both read the
+        same description cannot both apply a change computed from it: the second one gets DynamoDB's
+        ResourceInUseException and nothing is lost.
+        """
         key = _catalog_key(table.account, table.region, table.name)
 
         def decide(current: list[bytes | None]) -> Decision:
             if current[0] is None:
                 raise not_found(table.name)
+            if orjson.loads(current[0]) != table.description:
+                raise errors.resource_in_use(
+                    f"Attempt to change a resource which is still in use: Table is being updated: {table.name}"
+                )
             return Decision([Put(key, orjson.dumps(description))])
 
         await self.engine.atomic([key], decide)
         self._cache.pop((table.account, table.region, table.name), None)
         return Table(table.account, table.region, table.name, description)
+
+    async def update(
+        self, account: str, region: str, name: str, mutate: Callable[[dict[str, Any]], R]
+    ) -> tuple[Table, R]:
+        """Change a table's stored description in place: ``mutate`` (pure; it may raise ApiError) edits the
+        current description, read inside the atomic write, and returns a result for the caller."""
+        key = _catalog_key(account, region, name)
+
+        def decide(current: list[bytes | None]) -> Decision:
+            if current[0] is None:
+                raise not_found(name)
+            description = orjson.loads(current[0])
+            result = mutate(description)
+            return Decision([Put(key, orjson.dumps(description))], (description, result))
+
+        description, result = await self.engine.atomic([key], decide)
+        self._cache.pop((account, region, name), None)
+        return Table(account, region, name, description), result
 
     async def delete(self, table: Table) -> None:
         key = _catalog_key(table.account, table.region, table.name)

@@ -19,6 +19,7 @@ background (``apply_updates`` / ``resume_backfills``), one atomic read-then-inde
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import copy
 import logging
 import math
@@ -438,6 +439,9 @@ async def resume_backfills(catalog: Catalog, engine: StorageEngine) -> None:
             _schedule_background(catalog, engine, table)
 
 
+BACKFILL_GRACE_SECONDS = 1.0
+
+
 async def _index_worker(catalog: Catalog, engine: StorageEngine, ident: tuple[str, str, str]) -> None:
     """Backfill CREATING GSIs and drop DELETING ones, then record the new status in the catalog."""
     try:
@@ -454,7 +458,12 @@ async def _index_worker(catalog: Catalog, engine: StorageEngine, ident: tuple[st
                 and g["IndexName"] in table.description.get("_index_spaces", {})
             ]
             if pending:
-                await asyncio.sleep(0.2)  # let writes that loaded the old description finish first
+                # Writes that loaded the old description (in this process or another) may still be in
+                # flight. A no-op write through this process's writer queue fences the ones queued here;
+                # the grace period covers requests in other processes, which refresh their caches at
+                # their next request (the shared generation). The backfill then sees all their items.
+                await engine.atomic((), lambda _: Decision(()))
+                await asyncio.sleep(BACKFILL_GRACE_SECONDS)
                 break
         else:
             return
@@ -490,23 +499,23 @@ async def _backfill(engine: StorageEngine, table: Table, index: Index) -> None:
 
 
 async def _finish(catalog: Catalog, ident: tuple[str, str, str], done: dict[str, str]) -> None:
-    catalog.invalidate()
-    table = await catalog.find(*ident)
-    if table is None:
-        return
-    description = copy.deepcopy(table.description)
-    gsis = []
-    for raw in description.get("GlobalSecondaryIndexes", []):
-        state = done.get(raw["IndexName"])
-        if state == "DELETING":
-            description.get("_index_spaces", {}).pop(raw["IndexName"], None)
-            continue
-        if state == "CREATING":
-            raw["IndexStatus"] = "ACTIVE"
-            raw.pop("Backfilling", None)
-        gsis.append(raw)
-    if gsis:
-        description["GlobalSecondaryIndexes"] = gsis
-    else:
-        description.pop("GlobalSecondaryIndexes", None)
-    await catalog.replace(table, description)
+    """Record the end of a backfill or index deletion, on the description as it is now."""
+
+    def mutate(description: dict[str, Any]) -> None:
+        gsis = []
+        for raw in description.get("GlobalSecondaryIndexes", []):
+            state = done.get(raw["IndexName"])
+            if state == "DELETING":
+                description.get("_index_spaces", {}).pop(raw["IndexName"], None)
+                continue
+            if state == "CREATING":
+                raw["IndexStatus"] = "ACTIVE"
+                raw.pop("Backfilling", None)
+            gsis.append(raw)
+        if gsis:
+            description["GlobalSecondaryIndexes"] = gsis
+        else:
+            description.pop("GlobalSecondaryIndexes", None)
+
+    with contextlib.suppress(errors.ApiError):  # the table was deleted meanwhile
+        await catalog.update(*ident, mutate)

@@ -8,8 +8,6 @@ and putting the same text again keeps the revision.
 
 from __future__ import annotations
 
-import asyncio
-import copy
 import json
 import re
 import time
@@ -26,7 +24,6 @@ MAX_POLICY_BYTES = 20 * 1024
 NO_POLICY = "NO_POLICY"
 _INVALID = "One or more parameter values were invalid: "
 _DOCUMENT = _INVALID + "Invalid policy document: "
-_LOCKS: dict[tuple[str, str, str], asyncio.Lock] = {}
 _ACCOUNT = re.compile(r"\d{12}")
 _PRINCIPAL_ARN = re.compile(r"arn:aws[a-z-]*:(iam|sts)::\d{12}:[A-Za-z0-9_+=,.@/:-]+")
 
@@ -169,25 +166,22 @@ def check_expected(found: PolicyTarget, current: Mapping[str, Any] | None, expec
 
 
 async def change(call: Call, found: PolicyTarget, policy: str | None, expected: str | None) -> str:
-    """Put (``policy`` text) or delete (None) a policy under the table's lock; return the revision id."""
+    """Put (``policy`` text) or delete (None) a policy in one atomic catalog update; return the revision id."""
     table = found.table
-    ident = (table.account, table.region, table.name)
-    lock = _LOCKS.setdefault(ident, asyncio.Lock())
-    async with lock:
-        call.catalog.invalidate()
-        fresh = await call.catalog.get(*ident)
-        current = fresh.description.get(found.field)
+
+    def mutate(description: dict[str, Any]) -> str:
+        current = description.get(found.field)
         check_expected(found, current, expected)
-        description = copy.deepcopy(fresh.description)
         if policy is None:
             if current is None:
                 raise not_found(found.arn.text)
             description.pop(found.field, None)
-            revision = new_revision(current["RevisionId"])
-        else:
-            if current is not None and current["Policy"] == policy:
-                return str(current["RevisionId"])
-            revision = new_revision(current["RevisionId"] if current else None)
-            description[found.field] = {"Policy": policy, "RevisionId": revision}
-        await call.catalog.replace(fresh, description)
+            return new_revision(current["RevisionId"])
+        if current is not None and current["Policy"] == policy:
+            return str(current["RevisionId"])
+        revision = new_revision(current["RevisionId"] if current else None)
+        description[found.field] = {"Policy": policy, "RevisionId": revision}
         return revision
+
+    _, revision = await call.catalog.update(table.account, table.region, table.name, mutate)
+    return revision

@@ -7,8 +7,6 @@ lose each other's tags. A tagged resource must be a table ARN of the caller's re
 
 from __future__ import annotations
 
-import asyncio
-import copy
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -22,7 +20,6 @@ MAX_KEY = 128
 MAX_VALUE = 256
 _INVALID = "One or more parameter values were invalid: "
 _EXTRA_CHARS = set("_.:/=+-@")
-_LOCKS: dict[tuple[str, str, str], asyncio.Lock] = {}
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,16 +117,13 @@ def merged(existing: list[dict[str, str]], new: list[dict[str, str]]) -> list[di
 async def update(
     call: Call, table: Table, change: Callable[[list[dict[str, str]]], list[dict[str, str]]]
 ) -> None:
-    """Apply ``change`` to the table's tags under the table's lock."""
-    ident = (table.account, table.region, table.name)
-    lock = _LOCKS.setdefault(ident, asyncio.Lock())
-    async with lock:
-        call.catalog.invalidate()
-        fresh = await call.catalog.get(*ident)
-        description = copy.deepcopy(fresh.description)
-        tags = change(current(fresh))
+    """Apply ``change`` to the table's tags, read and written in one atomic catalog update."""
+
+    def mutate(description: dict[str, Any]) -> None:
+        tags = change(list(description.get("_tags") or []))
         if tags:
             description["_tags"] = tags
         else:
             description.pop("_tags", None)
-        await call.catalog.replace(fresh, description)
+
+    await call.catalog.update(table.account, table.region, table.name, mutate)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 from typing import Any
 
 from perimeterdb import errors
@@ -31,10 +30,12 @@ async def run(body: dict[str, Any], call: Call) -> dict[str, Any]:
             "TimeToLive is active on a different AttributeName: current AttributeName is "
             f"{current['AttributeName']}"
         )
-    description = copy.deepcopy(table.description)
-    if enabled:
-        description["_ttl"] = {"AttributeName": attribute, "Enabled": True}
-    else:
-        description.pop("_ttl", None)
-    await call.catalog.replace(table, description)
+
+    def mutate(description: dict[str, Any]) -> None:
+        if enabled:
+            description["_ttl"] = {"AttributeName": attribute, "Enabled": True}
+        else:
+            description.pop("_ttl", None)
+
+    await call.catalog.update(table.account, table.region, table.name, mutate)
     return {"TimeToLiveSpecification": {"Enabled": enabled, "AttributeName": attribute}}
