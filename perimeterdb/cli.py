@@ -10,7 +10,9 @@ import os
 import signal
 import socket
 import sys
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from perimeterdb import cli_audit, cli_simulate, cli_world
 from perimeterdb.config import Listener, Settings
@@ -57,10 +59,55 @@ async def _bootstrap(settings: Settings) -> None:
         runtime.close()
 
 
-def _run_worker(settings: Settings, sockets: list[socket.socket], *, primary: bool) -> None:
-    """One server process: its own runtime (storage connections, caches) on the shared sockets."""
+def _uvicorn_servers(app: Any, settings: Settings, sockets: list[socket.socket]) -> list[Any]:
+    """One uvicorn server for the plain listeners and one per TLS certificate, on one event loop.
+
+    The first server owns the lifespan (background loops) and the signal handlers; when it stops, the
+    others are told to stop too.
+    """
     import uvicorn
 
+    class Secondary(uvicorn.Server):  # leaves signal handling to the first server
+        @contextlib.contextmanager
+        def capture_signals(self) -> Iterator[None]:
+            yield
+
+    groups: dict[tuple[str, str] | None, list[socket.socket]] = {}
+    for listener, sock in zip(settings.listeners, sockets, strict=True):
+        groups.setdefault(listener.tls, []).append(sock)
+    servers = []
+    for index, (tls, group) in enumerate(groups.items()):
+        config = uvicorn.Config(
+            app,
+            loop="uvloop" if sys.platform != "win32" else "asyncio",
+            http="httptools",
+            lifespan="on" if index == 0 else "off",
+            access_log=False,
+            log_level=settings.log_level,
+            timeout_keep_alive=60,
+            server_header=False,
+            ssl_certfile=tls[0] if tls else None,
+            ssl_keyfile=tls[1] if tls else None,
+        )
+        server = uvicorn.Server(config) if index == 0 else Secondary(config)
+        servers.append((server, group))
+    return servers
+
+
+async def _serve_all(servers: list[tuple[Any, list[socket.socket]]]) -> None:
+    first, first_sockets = servers[0]
+    others = [asyncio.create_task(server.serve(sockets=group)) for server, group in servers[1:]]
+    try:
+        await first.serve(sockets=first_sockets)
+    finally:
+        for server, _ in servers[1:]:
+            server.should_exit = True
+        if others:
+            await asyncio.gather(*others, return_exceptions=True)
+
+
+def _run_worker(settings: Settings, sockets: list[socket.socket], *, primary: bool) -> None:
+    """One server process: its own runtime (storage connections, caches) on the shared sockets."""
     from perimeterdb.server.app import PerimeterApp
     from perimeterdb.server.runtime import open_runtime
 
@@ -68,18 +115,8 @@ def _run_worker(settings: Settings, sockets: list[socket.socket], *, primary: bo
     runtime.primary = primary  # only one process runs the background loops (TTL, index backfills)
     app = PerimeterApp(runtime)
     cli_world.configure_app(app, runtime)  # VPC endpoint listeners -> network origins
-    config = uvicorn.Config(
-        app,
-        loop="uvloop" if sys.platform != "win32" else "asyncio",
-        http="httptools",
-        lifespan="on",
-        access_log=False,
-        log_level=settings.log_level,
-        timeout_keep_alive=60,
-        server_header=False,
-    )
     try:
-        asyncio.run(uvicorn.Server(config).serve(sockets=sockets))
+        asyncio.run(_serve_all(_uvicorn_servers(app, settings, sockets)))
     finally:
         runtime.close()
 
@@ -162,7 +199,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--key-file", help="the file that seals stored secrets (default DATA_DIR/secret.key)")
     p.add_argument("--ttl-interval", type=float, default=2.0, help="seconds between TTL expiry sweeps")
-    p.add_argument("--workers", type=int, default=1, help="server processes sharing the listeners (default 1)")
+    p.add_argument(
+        "--workers", type=int, default=1, help="server processes sharing the listeners (default 1)"
+    )
     cli_world.add_serve_arguments(p)
     cli_simulate.add_parser(commands)
     cli_world.add_parser(commands)

@@ -123,9 +123,8 @@ def prepare_serve(settings: Settings) -> Settings:
     network = asyncio.run(_with_engine(settings, load_network))
     listeners = list(settings.listeners)
     for address in network.listeners():
-        listener = Listener(address.host, address.port)
-        if address.tls is not None:
-            log.warning("listener %s: TLS listeners are not served yet; serving it without TLS", address)
+        tls = (address.tls.cert, address.tls.key) if address.tls is not None else None
+        listener = Listener(address.host, address.port, tls)
         if listener not in listeners:
             listeners.append(listener)
     return dataclasses.replace(settings, listeners=tuple(listeners))

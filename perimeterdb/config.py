@@ -10,6 +10,7 @@ from pathlib import Path
 class Listener:
     host: str
     port: int
+    tls: tuple[str, str] | None = None  # (certificate file, key file): serve HTTPS on this address
 
     @classmethod
     def parse(cls, text: str) -> Listener:
