@@ -7,6 +7,7 @@ engine consumes that value. The credential lookup is a callback so that this mod
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -245,3 +246,14 @@ def verify(
             "Check your AWS Secret Access Key and signing method. Consult the service documentation for details."
         )
     return VerifiedRequest(record, scope.region, scope.service, scope.access_key)
+
+
+async def authenticate(
+    req: HttpRequestParts,
+    credential_of: Callable[[str], Awaitable[CredentialRecord | None]],
+    *,
+    service: str,
+) -> VerifiedRequest:
+    """Read the claim, look its access key up, verify: the whole of SigV4 for one request."""
+    claim = read_claim(req)
+    return verify(req, claim, await credential_of(claim.scope.access_key), service=service)

@@ -352,7 +352,7 @@ async def apply_updates(
                 raise errors.validation(
                     "Both the Hash Key and the Range Key element in the KeySchema have the same name"
                 )
-            _check_projection(spec)
+            check_projection(spec)
             if billing == "PAY_PER_REQUEST" and spec.get("ProvisionedThroughput") is not None:
                 raise errors.validation(
                     _INVALID + f"ProvisionedThroughput should not be specified for index: {name} when "
@@ -403,7 +403,8 @@ async def apply_updates(
     return description
 
 
-def _check_projection(spec: Mapping[str, Any]) -> None:
+def check_projection(spec: Mapping[str, Any]) -> None:
+    """DynamoDB's checks of an index's Projection (CreateTable and UpdateTable alike)."""
     projection = spec.get("Projection") or {}
     kind = projection.get("ProjectionType")
     if kind is None:

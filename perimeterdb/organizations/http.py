@@ -55,9 +55,7 @@ async def handle_organizations(rt: Runtime, req: IncomingRequest, target: str, r
             raise errors.unknown_operation()
         parts = sigv4_verify.HttpRequestParts(req.method, req.raw_path, _pairs(req.query_string), req.headers,
                                               req.body)
-        claim = sigv4_verify.read_claim(parts)
-        record = await rt.identities.credential(claim.scope.access_key)
-        verified = sigv4_verify.verify(parts, claim, record, service="organizations")
+        verified = await sigv4_verify.authenticate(parts, rt.identities.credential, service="organizations")
         principal = verified.credential.principal
         region = verified.region
         if not isinstance(body, dict):
@@ -82,7 +80,7 @@ async def handle_organizations(rt: Runtime, req: IncomingRequest, target: str, r
     finally:
         audit = getattr(rt, "audit", None)
         if audit is not None:
-            audit.record(
+            await audit.record(
                 event_source="organizations.amazonaws.com",
                 event_name=op_name or target,
                 region=region,

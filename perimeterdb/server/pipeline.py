@@ -131,9 +131,7 @@ async def handle_dynamodb(
         parts = sigv4_verify.HttpRequestParts(
             req.method, req.raw_path, _query_pairs(req.query_string), req.headers, req.body
         )
-        claim = sigv4_verify.read_claim(parts)
-        record = await rt.identities.credential(claim.scope.access_key)
-        verified = sigv4_verify.verify(parts, claim, record, service="dynamodb")
+        verified = await sigv4_verify.authenticate(parts, rt.identities.credential, service="dynamodb")
         principal = verified.credential.principal
         if body is None:
             raise errors.serialization("")

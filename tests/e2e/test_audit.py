@@ -115,3 +115,15 @@ def test_rotation_keeps_at_most_backups(tmp_path: Path) -> None:
     log.close()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["audit.log", "audit.log.1", "audit.log.2"]
     assert [r["n"] for r in read_records(tmp_path)] == [7, 8, 9]
+
+
+def test_iam_sts_and_organizations_calls_are_audited(server: ServerProcess) -> None:
+    server.client("sts").get_caller_identity()
+    server.client("iam").list_users()
+    with pytest.raises(ClientError):  # no organization here: still an audited request
+        server.client("organizations", region="us-east-1").describe_organization()
+    records = list(read_records(server.data_dir / "audit"))
+    sources = {(r["eventSource"], r["eventName"]) for r in records}
+    assert ("sts.amazonaws.com", "GetCallerIdentity") in sources
+    assert ("iam.amazonaws.com", "ListUsers") in sources
+    assert ("organizations.amazonaws.com", "DescribeOrganization") in sources

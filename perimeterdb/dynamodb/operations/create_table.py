@@ -68,19 +68,6 @@ def _check_key_schema(schema: list[dict[str, str]], defined: list[str]) -> None:
         raise errors.validation("Invalid KeySchema: The second KeySchemaElement is not a RANGE key type")
 
 
-def _check_projection(index: dict[str, Any]) -> None:
-    projection = index["Projection"]
-    kind = projection.get("ProjectionType")
-    if kind is None:
-        raise errors.validation(_INVALID + "Unknown ProjectionType: null")
-    if projection.get("NonKeyAttributes") is not None and kind != "INCLUDE":
-        raise errors.validation(_INVALID + f"ProjectionType is {kind}, but NonKeyAttributes is specified")
-    if kind == "INCLUDE" and not projection.get("NonKeyAttributes"):
-        raise errors.validation(
-            _INVALID + "NonKeyAttributes must not be empty when ProjectionType is INCLUDE"
-        )
-
-
 def validate_indexes(body: dict[str, Any], defined: list[str], billing: str) -> set[str]:
     """Check the LSIs and GSIs of a CreateTable request; return every attribute an index key uses."""
     names: set[str] = set()
@@ -109,7 +96,7 @@ def validate_indexes(body: dict[str, Any], defined: list[str], billing: str) -> 
                     + "Index KeySchema does not have the same leading hash key as table KeySchema for "
                     f"index: {name}. index hash key: {index_hash}, table hash key: {schema[0]['AttributeName']}"
                 )
-            _check_projection(index)
+            indexes.check_projection(index)
             if name in names:
                 raise errors.validation(_INVALID + f"Duplicate index name: {name}")
             names.add(name)
@@ -123,7 +110,7 @@ def validate_indexes(body: dict[str, Any], defined: list[str], billing: str) -> 
         for index in gsis:
             name = index["IndexName"]
             _check_key_schema(index["KeySchema"], defined)
-            _check_projection(index)
+            indexes.check_projection(index)
             _check_throughput(index.get("ProvisionedThroughput"), billing, name)
             if name in names:
                 raise errors.validation(_INVALID + f"Duplicate index name: {name}")
