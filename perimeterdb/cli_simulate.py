@@ -177,11 +177,10 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _apply_world(world_file: Path, data_dir: Path) -> None:
+    from perimeterdb.cli_world import apply_world_file
+    from perimeterdb.world.worldfile import WorldError
+
     try:
-        from perimeterdb.world import worldfile
-    except ImportError as exc:  # the world-file loader is a separate module
-        raise SimulationError(f"world files are not supported by this build: {exc}") from None
-    apply = getattr(worldfile, "apply_world_file_sync", None)
-    if apply is None:
-        raise SimulationError("world files are not supported by this build")
-    apply(world_file, data_dir)
+        apply_world_file(world_file, data_dir)
+    except WorldError as exc:
+        raise SimulationError(str(exc)) from None

@@ -80,6 +80,14 @@ def run(args: argparse.Namespace) -> int:
     return 2
 
 
+def apply_world_file(world_file: Path, data_dir: Path) -> list[str]:
+    """Validate and apply a world file to a data directory (the simulator's scratch world)."""
+    from perimeterdb.world.worldfile import load_world
+
+    world = load_world(world_file)
+    return asyncio.run(_apply(Settings(data_dir=data_dir, durability="normal"), world))
+
+
 async def _apply(settings: Settings, world: Any) -> list[str]:
     from perimeterdb.server.runtime import open_runtime
     from perimeterdb.world.worldfile import apply_world
