@@ -86,7 +86,7 @@ async def _dynamodb_keys(call: Call, resource: str, body: dict[str, Any]) -> dic
 async def handle(rt: Runtime, req: IncomingRequest) -> wire.HttpResponse:
     request_id = wire.new_request_id()
     rt.sync_caches()
-    if req.method == "GET" and req.raw_path == "/":
+    if req.method == "GET" and req.raw_path == "/" and b"Action=" not in req.query_string:
         return wire.plain(200, f"healthy: dynamodb.{rt.settings.default_region}.amazonaws.com", request_id)
     if req.origin.refused:  # a VPC endpoint's listener reached from outside its VPC
         return await refuse(rt, req, request_id)
@@ -95,8 +95,8 @@ async def handle(rt: Runtime, req: IncomingRequest) -> wire.HttpResponse:
         return await handle_dynamodb(rt, req, target, request_id)
     if target.startswith(TARGET_PREFIX):
         return await handle_organizations(rt, req, target, request_id)
-    if req.method == "POST" and not target:
-        return await query_protocol.handle_query(rt, req, request_id)  # IAM, STS
+    if not target and (req.method == "POST" or b"Action=" in req.query_string):
+        return await query_protocol.handle_query(rt, req, request_id)  # IAM, STS (also presigned GETs)
     return wire.HttpResponse(404, _UNKNOWN_OPERATION_404, [(b"x-amzn-requestid", request_id.encode())])
 
 

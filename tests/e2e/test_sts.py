@@ -360,3 +360,19 @@ def test_sts_unknown_action(server: Any) -> None:
     )
     assert status == 400 and b"<Code>InvalidAction</Code>" in body
     assert json.dumps  # keep json imported for readers of the payloads above
+
+
+def test_presigned_get_caller_identity(server: Any) -> None:
+    """The presigned-URL form that identity brokers (Vault, EKS) use: GET with the signature in the query."""
+    import urllib.request
+
+    from botocore.auth import SigV4QueryAuth
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials
+
+    key, secret = server.admin_keys()
+    request = AWSRequest(method="GET", url=server.endpoint + "/?Action=GetCallerIdentity&Version=2011-06-15")
+    SigV4QueryAuth(Credentials(key, secret), "sts", "us-east-1", expires=60).add_auth(request)
+    with urllib.request.urlopen(request.url, timeout=10) as response:
+        body = response.read().decode()
+    assert "<GetCallerIdentityResult>" in body and ":user/admin</Arn>" in body
