@@ -133,13 +133,13 @@ class Authorizer:
         request_tags: dict[str, str] | None = None,
         tag_keys: list[str] | None = None,
         resource_policy: tuple[PolicyKind, str, str] | None = None,
+        resource_tags: dict[str, str] | None = None,
     ) -> tuple[policy.RequestContext, Response]:
         """Decide one request. ``resource_policy`` (kind, id, document) names the resource's policy when
         the resource is not a table, e.g. a role's trust policy for ``sts:AssumeRole``."""
         side = await self._identity_side(principal)
         resource_account = _arn_account(resource) or (principal.account if resource == "*" else None)
         compiled_resource_policy: CompiledPolicy | None = None
-        resource_tags: dict[str, str] | None = None
         table_ref = _table_of(resource)
         if resource_policy is not None:
             compiled_resource_policy = self.compiled(*resource_policy)

@@ -24,6 +24,7 @@ from perimeterdb.errors import ApiError
 from perimeterdb.iam import codec
 from perimeterdb.iam import errors as qerrors
 from perimeterdb.iam.call import QueryCall
+from perimeterdb.iam.condition_keys import iam_context
 from perimeterdb.server import wire
 
 if TYPE_CHECKING:
@@ -104,7 +105,19 @@ async def handle_query(rt: Runtime, req: IncomingRequest, request_id: str) -> wi
         region = verified.region
 
         async def authorize(iam_action: str, resource: str) -> None:
-            await rt.authorizer.authorize(principal, iam_action, resource, req.origin, region, None)
+            context = await iam_context(rt.identities, iam_action, resource, body)
+            await rt.authorizer.authorize(
+                principal,
+                iam_action,
+                resource,
+                req.origin,
+                region,
+                None,
+                extra_keys=context.extra_keys,
+                request_tags=context.request_tags,
+                tag_keys=context.tag_keys,
+                resource_tags=context.resource_tags,
+            )
 
         # 6. The operation.
         call = QueryCall(
