@@ -185,10 +185,23 @@ def _plain(value: Any) -> str:
     return str(value)
 
 
+# Constraints DynamoDB still enforces that newer botocore models no longer carry (the 2025 models made
+# CreateTable's schema optional and dropped the two-element limit of KeySchema, for features perimeterdb
+# does not offer): (structure, member) -> {"required": True} and/or {"max": n}.
+_LEGACY_CONSTRAINTS: dict[tuple[str, str], dict[str, Any]] = {
+    ("CreateTableInput", "AttributeDefinitions"): {"required": True},
+    ("CreateTableInput", "KeySchema"): {"required": True, "max": 2},
+    ("LocalSecondaryIndex", "KeySchema"): {"max": 2},
+    ("GlobalSecondaryIndex", "KeySchema"): {"max": 2},
+    ("CreateGlobalSecondaryIndexAction", "KeySchema"): {"max": 2},
+}
+
+
 class _ConstraintChecker:
     def __init__(self, shapes: dict[str, Any]) -> None:
         self.shapes = shapes
         self.problems: list[str] = []
+        self.table_name_problems: list[str] = []
 
     def fail(self, path: str, value: Any, constraint: str) -> None:
         if len(self.problems) < _MAX_ERRORS:
@@ -203,14 +216,23 @@ class _ConstraintChecker:
         required = set(shape.get("required", ()))
         for name, member in shape.get("members", {}).items():
             if name in skip:
+                # The table name was checked first; its problems keep their place in the member order.
+                for problem in self.table_name_problems:
+                    if len(self.problems) < _MAX_ERRORS:
+                        self.problems.append(problem)
                 continue
             path = prefix + _lower_first(name)
             member_value = value.get(name)
+            legacy = _LEGACY_CONSTRAINTS.get((shape_name, name), {})
             if member_value is None:
-                if name in required:
+                if name in required or legacy.get("required"):
                     self.fail(path, None, "Member must not be null")
                 continue
             self.check(member_value, member["shape"], path)
+            if "max" in legacy and isinstance(member_value, list) and len(member_value) > legacy["max"]:
+                self.fail(
+                    path, member_value, f"Member must have length less than or equal to {legacy['max']}"
+                )
 
     def check(self, value: Any, shape_name: str, path: str) -> None:
         shape = self.shapes[shape_name]
@@ -298,7 +320,7 @@ def validate_request(service: str, operation: str, body: Any) -> dict[str, Any]:
     input_shape = shapes[input_name]
     problems = _check_table_name(body, input_shape) if service == "dynamodb" else []
     checker = _ConstraintChecker(shapes)
-    checker.problems = problems
+    checker.table_name_problems = problems
     skip = frozenset({"TableName"}) if service == "dynamodb" else frozenset()
     checker.check_structure(body, input_name, "", skip)
     if checker.problems:

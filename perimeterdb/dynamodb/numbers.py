@@ -101,7 +101,12 @@ _CANONICAL_RE = re.compile(r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]*[1-9])?")
 
 def normalize_number(text: str) -> str:
     """Validate a wire number and return its canonical form ("1.50" -> "1.5", "1e2" -> "100", "-0" -> "0")."""
-    if isinstance(text, str) and len(text) <= 39 and text != "-0" and _CANONICAL_RE.fullmatch(text):
+    if (
+        isinstance(text, str)
+        and len(text) - text.startswith("-") - ("." in text) <= MAX_DIGITS
+        and text != "-0"
+        and _CANONICAL_RE.fullmatch(text)
+    ):
         return text
     return format_number(parse_number(text))
 

@@ -67,6 +67,58 @@ class Compiled:
     key_clauses: list[ex.KeyClause] | None
     projection_param: str | None  # "ProjectionExpression" | "AttributesToGet" | None
     filter_param: str | None  # "FilterExpression" | "QueryFilter" | "ScanFilter" | None
+    # Query: every attribute named by the key condition, and an error DynamoDB only reports once the
+    # key schema is known (a legacy KeyConditions operator that cannot be used on a key).
+    key_names: tuple[str, ...] = ()
+    deferred: errors.ApiError | None = None
+
+
+MAX_KEY_CONDITIONS = 2
+_NOT_INDEXABLE = "Attempted conditional constraint is not an indexable operation"
+
+
+async def find_table(call: Any, name: str) -> Table:
+    """The table of a data-plane request; DynamoDB's data plane names no table when it is missing."""
+    try:
+        table: Table = await call.table(name)
+    except errors.ApiError as error:
+        if error.code == "ResourceNotFoundException":
+            raise errors.resource_not_found() from None
+        raise
+    return table
+
+
+def check_start_key_values(body: Mapping[str, Any]) -> None:
+    """``ExclusiveStartKey``'s attribute values, checked before the table is looked up (as DynamoDB does)."""
+    raw = body.get("ExclusiveStartKey")
+    if raw is None:
+        return
+    if not isinstance(raw, dict):
+        raise errors.validation("The provided starting key is invalid")
+    for value in raw.values():
+        try:
+            values.validate_attribute_value(value)
+        except errors.ApiError as error:
+            if error.code != "ValidationException":
+                raise
+            raise errors.validation(f"The provided starting key is invalid: {error.message}") from None
+
+
+def _legacy_key_clauses(
+    key_conditions: Mapping[str, Any],
+) -> tuple[list[ex.KeyClause], errors.ApiError | None]:
+    """Convert KeyConditions one by one: operand and argument-count errors come first, in order; a
+    non-indexable operator is only reported after the key schema checks."""
+    clauses: list[ex.KeyClause] = []
+    deferred: errors.ApiError | None = None
+    for name, spec in key_conditions.items():
+        try:
+            clauses.extend(legacy.key_conditions_to_clauses({name: spec}))
+        except errors.ApiError as error:
+            if error.message != _NOT_INDEXABLE:
+                raise
+            deferred = deferred or error
+    return clauses, deferred
 
 
 def compile_request(body: Mapping[str, Any], *, query: bool) -> Compiled:
@@ -91,18 +143,22 @@ def compile_request(body: Mapping[str, Any], *, query: bool) -> Compiled:
         condition = legacy.filter_to_condition(body[legacy_filter_name], body.get("ConditionalOperator"))
         filter_param = legacy_filter_name if condition is not None else None
     clauses: list[ex.KeyClause] | None = None
+    key_names: tuple[str, ...] = ()
+    deferred: errors.ApiError | None = None
     if query:
         if bound.key_clauses is not None:
             clauses = list(bound.key_clauses)
+            key_names = tuple(clause.name for clause in clauses)
         elif body.get("KeyConditions") is not None:
-            clauses = legacy.key_conditions_to_clauses(body["KeyConditions"])
-            if len(clauses) not in (1, 2):
-                raise errors.validation("Conditions can be of length 1 or 2 only")
+            clauses, deferred = _legacy_key_clauses(body["KeyConditions"])
+            key_names = tuple(body["KeyConditions"])
         else:
             raise errors.validation(
                 "Either the KeyConditions or KeyConditionExpression parameter must be specified in the request."
             )
-    return Compiled(projection, condition, clauses, projection_param, filter_param)
+        if not 1 <= len(key_names) <= MAX_KEY_CONDITIONS:
+            raise errors.validation("Conditions can be of length 1 or 2 only")
+    return Compiled(projection, condition, clauses, projection_param, filter_param, key_names, deferred)
 
 
 def resolve_select(body: Mapping[str, Any], compiled: Compiled) -> str:
@@ -224,15 +280,9 @@ def plan_read(
 
 
 def start_key(plan: ReadPlan, raw: Any) -> tuple[Item, RowKey]:
-    """Validate ``ExclusiveStartKey``; return it and the storage row it names."""
-    if not isinstance(raw, dict):
-        raise errors.validation("The provided starting key is invalid")
-    try:
-        key = values.validate_item(raw)
-    except errors.ApiError as error:
-        if error.code != "ValidationException":
-            raise
-        raise errors.validation(f"The provided starting key is invalid: {error.message}") from None
+    """Validate ``ExclusiveStartKey`` against the key schema; return it and the storage row it names."""
+    check_start_key_values({"ExclusiveStartKey": raw})
+    key = values.validate_item(raw)
     table = plan.table
     if plan.index is None:
         try:

@@ -1,6 +1,7 @@
 """Transactions: all-or-nothing writes and consistent multi-item reads, in one ``engine.atomic`` call.
 
-``prepare_write`` turns one TransactWriteItems action into an ``ItemWrite``; ``commit`` applies them all
+``parse_action`` checks one TransactWriteItems action without its table and ``bind_action`` turns it into
+an ``ItemWrite`` against the table's schema; ``commit`` applies them all
 inside one storage transaction, together with the ClientRequestToken record that makes the request
 idempotent for ten minutes. If any action's condition fails, ``decide`` raises and the storage engine
 rolls everything back; the caller gets TransactionCanceledException with one reason per action.
@@ -34,6 +35,7 @@ ACTIONS = {
 }
 CANCELLED = "Transaction cancelled, please refer cancellation reasons for specific reasons"
 MULTIPLE_OPERATIONS = "Transaction request cannot include multiple operations on one item"
+TOO_LARGE = "Transaction payload size cannot exceed 4 MB"
 
 
 def action_of(entry: dict[str, Any]) -> tuple[str, dict[str, Any]]:
@@ -55,30 +57,71 @@ class PreparedWrite:
     table_name: str  # as given in the request
 
 
-def prepare_write(kind: str, spec: dict[str, Any], table: Table) -> ItemWrite:
-    """Validate one action against its table and compile its expressions."""
+@dataclass(frozen=True, slots=True)
+class ParsedAction:
+    """One action after the checks that need no table: its expressions, and its item or key values."""
+
+    kind: str
+    spec: dict[str, Any]
+    bound: Any
+    values: dict[str, dict[str, Any]]  # the Put's item, or the other actions' key
+
+
+def parse_action(kind: str, spec: dict[str, Any]) -> ParsedAction:
+    """Expression and attribute-value errors fail the whole request with a ValidationException."""
     bound = ex.compile_request_expressions(
         condition=spec.get("ConditionExpression"),
         update=spec.get("UpdateExpression") if kind == "Update" else None,
         names=spec.get("ExpressionAttributeNames"),
         values=spec.get("ExpressionAttributeValues"),
     )
-    if kind == "Put":
-        item = writes.validate_new_item(table, spec.get("Item"))
-        key = values.key_of(item, table.key_schema)
-        return ItemWrite(table, key, items.row_key(table, key), "Put", condition=bound.condition, item=item)
-    key = writes.key_from_body(table, spec.get("Key"))
-    row = items.row_key(table, key)
-    if kind == "Update":
-        if bound.update is None:
-            raise errors.validation(
-                "1 validation error detected: Value null at 'transactItems.1.member.update.updateExpression' failed to satisfy constraint: Member must not be null"
-            )
-        ex.check_no_key_updates(bound.update, [k["AttributeName"] for k in table.key_schema])
-        return ItemWrite(table, key, row, "Update", condition=bound.condition, update=bound.update)
+    if kind == "Update" and bound.update is None:
+        raise errors.validation(
+            "1 validation error detected: Value null at 'transactItems.1.member.update.updateExpression' failed to satisfy constraint: Member must not be null"
+        )
     if kind == "ConditionCheck" and bound.condition is None:
         raise errors.validation("The expression can not be empty;")
+    raw = spec.get("Item") if kind == "Put" else spec.get("Key")
+    return ParsedAction(kind, spec, bound, values.validate_item(raw))
+
+
+def prepare_write(kind: str, spec: dict[str, Any], table: Table) -> ItemWrite:
+    """Validate one action against its table and compile its expressions."""
+    action = parse_action(kind, spec)
+    check_key_updates(action, table)
+    return bind_action(action, table)
+
+
+def bind_action(action: ParsedAction, table: Table) -> ItemWrite:
+    """Check one parsed action against its table's schema (key, index keys, size) and build its write.
+
+    A schema error here cancels the transaction with a ValidationError reason for this action
+    (``cancel_invalid``), not a ValidationException for the request.
+    """
+    bound, kind = action.bound, action.kind
+    if kind == "Put":
+        item = writes.validate_new_item(table, action.values)
+        key = values.key_of(item, table.key_schema)
+        return ItemWrite(table, key, items.row_key(table, key), "Put", condition=bound.condition, item=item)
+    key = writes.key_from_body(table, action.values)
+    row = items.row_key(table, key)
+    if kind == "Update":
+        return ItemWrite(table, key, row, "Update", condition=bound.condition, update=bound.update)
     return ItemWrite(table, key, row, kind, condition=bound.condition)
+
+
+def check_key_updates(action: ParsedAction, table: Table) -> None:
+    """An UpdateExpression that sets a key attribute fails the whole request (ValidationException)."""
+    if action.kind == "Update":
+        ex.check_no_key_updates(action.bound.update, [k["AttributeName"] for k in table.key_schema])
+
+
+def cancel_invalid(position: int, count: int, error: errors.ApiError) -> errors.ApiError:
+    """TransactionCanceledException for the first action that failed its schema checks; DynamoDB stops
+    validating there, so every other action's reason is None."""
+    reasons: list[dict[str, Any]] = [{"Code": "None"} for _ in range(count)]
+    reasons[position] = {"Code": "ValidationError", "Message": error.message}
+    return cancelled(reasons)
 
 
 def check_unique(rows: Sequence[RowKey]) -> None:

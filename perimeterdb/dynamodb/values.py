@@ -21,6 +21,7 @@ __all__ = [
     "MAX_NESTING_DEPTH",
     "TYPES",
     "b64decode",
+    "check_attribute_name",
     "compare_values",
     "item_size",
     "key_of",
@@ -39,6 +40,7 @@ MAX_ITEM_SIZE = 400 * 1024
 MAX_NESTING_DEPTH = 32
 MAX_HASH_KEY_SIZE = 2048
 MAX_RANGE_KEY_SIZE = 1024
+MAX_ATTRIBUTE_NAME_BYTES = 65535
 
 TYPES = ("S", "N", "B", "SS", "NS", "BS", "M", "L", "NULL", "BOOL")
 _TYPE_SET = frozenset(TYPES)
@@ -213,13 +215,27 @@ def _validate_typed(kind: str, raw: object, depth: int) -> Any:
     if kind == "L":
         return [validate_attribute_value(v, depth + 1) for v in _check_list(raw)]
     # kind == "M"
-    return {k: validate_attribute_value(v, depth + 1) for k, v in _check_map(raw).items()}
+    members = _check_map(raw)
+    for name in members:
+        check_attribute_name(name)
+    return {k: validate_attribute_value(v, depth + 1) for k, v in members.items()}
 
 
 def validate_item(item: object) -> dict[str, dict[str, Any]]:
     """Validate every attribute of an item (PutItem's ``Item``); return the normalized item."""
     mapping = _check_map(item)
+    for name in mapping:
+        check_attribute_name(name)
     return {name: validate_attribute_value(value) for name, value in mapping.items()}
+
+
+def check_attribute_name(name: str) -> None:
+    """An attribute name (top level or a map key) is at most 65535 bytes of UTF-8."""
+    if len(name) > MAX_ATTRIBUTE_NAME_BYTES // 4 and len(name.encode("utf-8")) > MAX_ATTRIBUTE_NAME_BYTES:
+        raise validation(
+            "1 validation error detected: Attribute name is too large, must be less than "
+            f"{MAX_ATTRIBUTE_NAME_BYTES + 1} bytes"
+        )
 
 
 def normalize_item(item: Mapping[str, Any]) -> dict[str, dict[str, Any]]:

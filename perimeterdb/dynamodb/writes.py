@@ -57,15 +57,30 @@ class ItemWrite:
             return None
         if self.kind == "ConditionCheck":
             return KEEP
+        if old is None and self.only_removes():
+            return KEEP  # removing attributes of a missing item does not create it
         base = dict(old) if old is not None else dict(self.key)
         if self.attribute_updates is not None:
             new = legacy.apply_attribute_updates(self.attribute_updates, base).item
             if values.item_size(new) > values.MAX_ITEM_SIZE:
                 raise errors.validation("Item size to update has exceeded the maximum allowed size")
         else:
-            new = ex.apply_update(self.update, base).item
+            new = ex.apply_update(self.update, old, self.key).item
         check_new_item(self.table, new)
         return new
+
+    def only_removes(self) -> bool:
+        """An update that only removes attributes (REMOVE/DELETE, or AttributeUpdates DELETE actions)."""
+        if self.attribute_updates is not None:
+            actions = [action for action, _ in self.attribute_updates.values()]
+            return bool(actions) and all(action == "DELETE" for action in actions)
+        update = self.update
+        return (
+            update is not None
+            and not update.sets
+            and not update.adds
+            and bool(update.removes or update.deletes)
+        )
 
     def decide(self, current: list[bytes | None]) -> Decision:
         """The storage decision for this write alone: returns (old, new) as the result."""

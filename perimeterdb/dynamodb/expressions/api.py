@@ -27,7 +27,7 @@ from perimeterdb.dynamodb.expressions.resolve import (
     resolve_projection,
     resolve_update,
 )
-from perimeterdb.dynamodb.values import validate_attribute_value
+from perimeterdb.dynamodb.values import check_attribute_name, validate_attribute_value
 from perimeterdb.errors import ApiError, validation
 
 __all__ = [
@@ -198,6 +198,8 @@ def _check_names(names: Mapping[str, str] | None) -> Mapping[str, str]:
         if not isinstance(key, str) or _NAME_KEY_RE.fullmatch(key) is None:
             raise validation(f'ExpressionAttributeNames contains invalid key: Syntax error; key: "{key}"')
     for key, value in names.items():
+        if isinstance(value, str):
+            check_attribute_name(value)
         if value == "":
             raise validation(
                 f"ExpressionAttributeNames contains invalid value: Empty attribute name for key {key}"

@@ -28,6 +28,7 @@ from perimeterdb.dynamodb.expressions.keycond import KeyClause
 from perimeterdb.dynamodb.expressions.update import UpdateResult
 from perimeterdb.dynamodb.values import (
     MAX_ITEM_SIZE,
+    check_attribute_name,
     compare_values,
     item_size,
     set_member_key,
@@ -146,6 +147,7 @@ def expected_to_condition(
         return None
     conditions: list[Condition] = []
     for name, spec in expected.items():
+        check_attribute_name(name)
         has_list = spec.get("AttributeValueList") is not None
         has_value = spec.get("Value") is not None
         has_exists = spec.get("Exists") is not None
@@ -223,6 +225,7 @@ def attributes_to_get_paths(names: Sequence[str]) -> tuple[Path, ...]:
     """Validate ``AttributesToGet`` (no duplicates) and convert it to projection paths."""
     seen: set[str] = set()
     for name in names:
+        check_attribute_name(name)
         if name in seen:
             raise validation(INVALID + f"Duplicate value in attribute name: {name}")
         seen.add(name)
@@ -235,6 +238,7 @@ def validate_attribute_updates(
     """Validate ``AttributeUpdates``; return ``{name: (action, normalized value or None)}``."""
     checked: dict[str, tuple[str, dict[str, Any] | None]] = {}
     for name, spec in updates.items():
+        check_attribute_name(name)
         action = spec.get("Action") or "PUT"
         raw = spec.get("Value")
         value = validate_attribute_value(raw) if raw is not None else None

@@ -192,12 +192,15 @@ def _condition(node: Condition, bindings: Bindings) -> tuple[Condition, str | No
         _check_call_args(left, errors)
         _check_call_args(right, errors)
         _check_distinct(node.op, left, right, errors)
+        if node.op not in ("=", "<>"):
+            _check_orderable(node.op, (left, right), errors)
         leaf = Comparison(node.op, left, right)
     elif isinstance(node, Between):
         operand, low, high = (resolver.operand(o) for o in (node.operand, node.low, node.high))
         for o in (operand, low, high):
             _check_call_args(o, errors)
-        _check_between(low, high, errors)
+        if not _check_orderable("BETWEEN", (operand, low, high), errors):
+            _check_between(low, high, errors)
         leaf = Between(operand, low, high)
     elif isinstance(node, In):
         operand = resolver.operand(node.operand)
@@ -225,6 +228,23 @@ def _check_distinct(operator: str, left: Operand, right: Operand, errors: _Error
             "The first operand must be distinct from the remaining operands for this operator or function; "
             f"operator: {operator}, first operand: {path_text(left.elements)}",
         )
+
+
+def _check_orderable(operator: str, operands: tuple[Operand, ...], errors: _Errors) -> bool:
+    """Ordering operators take numbers, strings and binaries only: a constant of any other type (list, map,
+    set, boolean, null) is an error, as measured on DynamoDB by Alternator's suite ("a type not supported by
+    the comparison"). An attribute of another type only makes the condition false, at evaluation time.
+    """
+    for operand in operands:
+        kind = _literal_type(operand)
+        if kind in ("L", "M", "SS", "NS", "BS", "BOOL", "NULL"):
+            errors.add(
+                "function",
+                "Incorrect operand type for operator or function; "
+                f"operator or function: {operator}, operand type: {kind}",
+            )
+            return True
+    return False
 
 
 def _check_between(low: Operand, high: Operand, errors: _Errors) -> None:

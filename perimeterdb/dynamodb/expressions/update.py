@@ -35,10 +35,13 @@ class UpdateResult:
     paths: tuple[Path, ...]
 
 
-def apply_update(update: UpdateExpression, item: Mapping[str, Any] | None) -> UpdateResult:
-    """Apply a bound update to ``item`` (``None`` when the item does not exist yet)."""
+def apply_update(
+    update: UpdateExpression, item: Mapping[str, Any] | None, key: Mapping[str, Any] | None = None
+) -> UpdateResult:
+    """Apply a bound update to ``item`` (``None`` when the item does not exist yet, in which case the
+    update starts from ``key``, the new item's key attributes)."""
     exists = item is not None
-    old: Mapping[str, Any] = item or {}
+    old: Mapping[str, Any] = item if item is not None else (key or {})
     # 1. Read every SET value from the old item.
     values = [_set_value(action.value, old) for action in update.sets]
     doc = _Document(dict(old), exists)

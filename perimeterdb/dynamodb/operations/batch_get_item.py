@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from perimeterdb import errors
-from perimeterdb.dynamodb import capacity, items, values, writes
+from perimeterdb.dynamodb import capacity, items, paging, values, writes
 from perimeterdb.dynamodb import expressions as ex
 from perimeterdb.dynamodb.call import Call
 from perimeterdb.dynamodb.operations.get_item import bind_projection
@@ -26,10 +26,15 @@ async def run(body: dict[str, Any], call: Call) -> dict[str, Any]:
         total += len(spec.get("Keys") or [])
         if total > MAX_KEYS:
             raise errors.validation("Too many items requested for the BatchGetItem call")
+    projections = []
+    for spec in request_items.values():
+        # Projection, names and key values are checked before any table is looked up (DynamoDB's order).
+        projections.append(bind_projection(spec))
+        for raw_key in spec["Keys"]:
+            values.validate_item(raw_key)
     plans = []
-    for name, spec in request_items.items():
-        projection = bind_projection(spec)
-        table = await call.table(name)
+    for (name, spec), projection in zip(request_items.items(), projections, strict=True):
+        table = await paging.find_table(call, name)
         keys = []
         seen: set[tuple[bytes, bytes]] = set()
         for raw_key in spec["Keys"]:

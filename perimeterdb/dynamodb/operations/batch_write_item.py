@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from perimeterdb import errors
-from perimeterdb.dynamodb import capacity, indexes, items, values, writes
+from perimeterdb.dynamodb import capacity, indexes, items, paging, values, writes
 from perimeterdb.dynamodb.call import Call
 from perimeterdb.dynamodb.catalog import Table
 from perimeterdb.storage.engine import Decision, RowChange
@@ -22,7 +22,8 @@ def authorizations(body: dict[str, Any], call: Call) -> list[tuple[str, str]]:
     return [(ACTION, call.table_arn(name)) for name in body["RequestItems"]]
 
 
-def _prepare(table: Table, request: dict[str, Any]) -> writes.ItemWrite:
+def _check_values(request: dict[str, Any]) -> None:
+    """What DynamoDB checks before it looks the table up: one action, its attribute values, the item size."""
     put, delete = request.get("PutRequest"), request.get("DeleteRequest")
     if (put is None) == (delete is None):
         raise errors.validation(
@@ -30,6 +31,25 @@ def _prepare(table: Table, request: dict[str, Any]) -> writes.ItemWrite:
             "datatypes"
         )
     if put is not None:
+        values.check_item_size(values.validate_item(put.get("Item")))
+    else:
+        values.validate_item(delete.get("Key"))
+
+
+def _check_put_key(table: Table, item: dict[str, Any]) -> None:
+    """BatchWriteItem reports a put whose item lacks a key attribute (or has it with another type) as a key
+    that does not match the schema, unlike PutItem."""
+    types = table.attribute_types
+    for element in table.key_schema:
+        value = item.get(element["AttributeName"])
+        if value is None or types[element["AttributeName"]] not in value:
+            raise errors.validation("The provided key element does not match the schema")
+
+
+def _prepare(table: Table, request: dict[str, Any]) -> writes.ItemWrite:
+    put, delete = request.get("PutRequest"), request.get("DeleteRequest")
+    if put is not None:
+        _check_put_key(table, values.validate_item(put.get("Item")))
         item = writes.validate_new_item(table, put.get("Item"))
         key = values.key_of(item, table.key_schema)
         return writes.ItemWrite(table, key, items.row_key(table, key), "Put", item=item)
@@ -41,10 +61,13 @@ async def run(body: dict[str, Any], call: Call) -> dict[str, Any]:
     request_items: dict[str, list[dict[str, Any]]] = body["RequestItems"]
     if sum(len(requests) for requests in request_items.values()) > MAX_WRITES:
         raise errors.validation("Too many items requested for the BatchWriteItem call")
+    for requests in request_items.values():
+        for request in requests:
+            _check_values(request)
     planned: list[tuple[str, writes.ItemWrite]] = []
     tables: dict[str, Table] = {}
     for name, requests in request_items.items():
-        table = await call.table(name)
+        table = await paging.find_table(call, name)
         tables[name] = table
         seen: set[tuple[bytes, bytes]] = set()
         for request in requests:

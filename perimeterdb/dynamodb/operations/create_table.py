@@ -163,8 +163,9 @@ async def run(body: dict[str, Any], call: Call) -> dict[str, Any]:
     if len(schema) > len(defined):
         raise errors.validation("Invalid KeySchema: Some index key attribute have no definition")
     _check_key_schema(schema, defined)
-    if len(set(defined)) != len(defined):
-        raise errors.validation(_INVALID + "Duplicate AttributeName in AttributeDefinitions")
+    duplicate = next((n for i, n in enumerate(defined) if n in defined[:i]), None)
+    if duplicate is not None:
+        raise errors.validation(f"Attribute Name is duplicated: {duplicate}")
     used = validate_indexes(body, defined, billing) | {k["AttributeName"] for k in schema}
     if set(defined) != used:
         if not body.get("LocalSecondaryIndexes") and not body.get("GlobalSecondaryIndexes"):

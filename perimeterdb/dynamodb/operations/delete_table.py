@@ -9,6 +9,24 @@ from perimeterdb.dynamodb.call import Call
 from perimeterdb.dynamodb.operations.describe_table import describe
 
 ACTION = "dynamodb:DeleteTable"
+_DELETE_FIELDS = frozenset(
+    {
+        "TableName",
+        "TableArn",
+        "TableId",
+        "TableStatus",
+        "TableSizeBytes",
+        "ItemCount",
+        "ProvisionedThroughput",
+        "BillingModeSummary",
+        "TableClassSummary",
+        "SSEDescription",
+        "StreamSpecification",
+        "LatestStreamLabel",
+        "LatestStreamArn",
+        "DeletionProtectionEnabled",
+    }
+)
 
 
 def authorizations(body: dict[str, Any], call: Call) -> list[tuple[str, str]]:
@@ -22,7 +40,10 @@ async def run(body: dict[str, Any], call: Call) -> dict[str, Any]:
             "Resource cannot be deleted as it is currently protected against deletion. Disable deletion "
             "protection first."
         )
-    out = await describe(table, call)
+    described = await describe(table, call)
     await call.catalog.delete(table)
+    # DynamoDB's DeleteTable answers with a summary, not the whole description: no schema, no creation
+    # time and no index descriptions.
+    out = {k: v for k, v in described.items() if k in _DELETE_FIELDS}
     out["TableStatus"] = "DELETING"
     return {"TableDescription": out}

@@ -64,8 +64,9 @@ def check_segments(body: dict[str, Any]) -> tuple[int, int] | None:
 async def run(body: dict[str, Any], call: Call) -> dict[str, Any]:
     segments = check_segments(body)
     compiled = paging.compile_request(body, query=False)
+    paging.check_start_key_values(body)
     select = paging.resolve_select(body, compiled)
-    table = await call.table(body["TableName"])
+    table = await paging.find_table(call, body["TableName"])
     plan = paging.plan_read(body, table, compiled, select, query=False)
     hh_lo = hh_hi = None
     if segments is not None:

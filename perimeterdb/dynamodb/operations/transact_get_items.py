@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from perimeterdb import errors
-from perimeterdb.dynamodb import capacity, items, transactions, values, writes
+from perimeterdb.dynamodb import capacity, items, paging, transactions, values, writes
 from perimeterdb.dynamodb import expressions as ex
 from perimeterdb.dynamodb.call import Call
 from perimeterdb.dynamodb.catalog import Table
@@ -39,7 +39,7 @@ async def run(body: dict[str, Any], call: Call) -> dict[str, Any]:
         )
         name = get["TableName"]
         if name not in tables:
-            tables[name] = await call.table(name)
+            tables[name] = await paging.find_table(call, name)
         key = writes.key_from_body(tables[name], get.get("Key"))
         plans.append((name, items.row_key(tables[name], key), bound.projection))
     transactions.check_unique([row for _, row, _ in plans])

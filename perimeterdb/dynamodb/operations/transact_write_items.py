@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from perimeterdb import errors
-from perimeterdb.dynamodb import capacity, indexes, transactions, values
+from perimeterdb.dynamodb import capacity, indexes, paging, transactions, values
 from perimeterdb.dynamodb.call import Call
 from perimeterdb.dynamodb.catalog import Table
 
@@ -23,23 +23,33 @@ def authorizations(body: dict[str, Any], call: Call) -> list[tuple[str, str]]:
 
 
 async def run(body: dict[str, Any], call: Call) -> dict[str, Any]:
+    # 1. What needs no table: one action per entry, its expressions and its attribute values.
+    actions = [transactions.parse_action(*transactions.action_of(entry)) for entry in body["TransactItems"]]
+    total_size = sum(values.item_size(a.values) for a in actions if a.kind == "Put")
+    if total_size > transactions.MAX_TRANSACTION_BYTES:
+        raise errors.validation(transactions.TOO_LARGE)
+    # 2. Every table exists (before duplicate keys are looked for).
     tables: dict[str, Table] = {}
-    prepared: list[transactions.PreparedWrite] = []
-    total_size = 0
-    for entry in body["TransactItems"]:
-        kind, spec = transactions.action_of(entry)
-        name = spec["TableName"]
+    for action in actions:
+        name = action.spec["TableName"]
         if name not in tables:
-            tables[name] = await call.table(name)
-        write = transactions.prepare_write(kind, spec, tables[name])
-        if write.item is not None:
-            total_size += values.item_size(write.item)
+            tables[name] = await paging.find_table(call, name)
+    for action in actions:
+        transactions.check_key_updates(action, tables[action.spec["TableName"]])
+    # 3. Schema checks: the first failure cancels the transaction with a ValidationError reason.
+    prepared: list[transactions.PreparedWrite] = []
+    for position, action in enumerate(actions):
+        name = action.spec["TableName"]
+        try:
+            write = transactions.bind_action(action, tables[name])
+        except errors.ApiError as error:
+            if error.code != "ValidationException":
+                raise
+            raise transactions.cancel_invalid(position, len(actions), error) from None
         prepared.append(
-            transactions.PreparedWrite(write, spec.get("ReturnValuesOnConditionCheckFailure"), name)
+            transactions.PreparedWrite(write, action.spec.get("ReturnValuesOnConditionCheckFailure"), name)
         )
     transactions.check_unique([p.write.row for p in prepared])
-    if total_size > transactions.MAX_TRANSACTION_BYTES:
-        raise errors.validation("Transaction request exceeds the maximum allowed size of 4 MB")
     token = body.get("ClientRequestToken")
     token_row = transactions.token_row(call.account, call.region, token) if token else None
     outcome = await transactions.commit(
