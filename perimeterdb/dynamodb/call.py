@@ -11,6 +11,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from perimeterdb import errors
 from perimeterdb.auth.principal import Principal
 from perimeterdb.dynamodb.catalog import Catalog, Table, table_arn
 from perimeterdb.storage.engine import StorageEngine
@@ -36,8 +37,6 @@ class Call:
             if len(parts) == 6 and parts[2] == "dynamodb" and parts[5].startswith("table/"):
                 table = parts[5][len("table/") :].split("/", 1)[0]
                 return parts[4], parts[3], table
-            from perimeterdb import errors
-
             raise errors.validation(f"Invalid TableName: {name}")
         return self.account, self.region, name
 
@@ -46,8 +45,17 @@ class Call:
         return table_arn(region, account, table)
 
     async def table(self, name: str) -> Table:
+        """The table named in a control-plane request (missing: "…: Table: NAME not found")."""
         account, region, table = self.resolve_table_name(name)
         return await self.catalog.get(account, region, table)
+
+    async def data_table(self, name: str) -> Table:
+        """The table named in a data-plane request; DynamoDB's data plane does not name a missing table."""
+        account, region, table = self.resolve_table_name(name)
+        found = await self.catalog.find(account, region, table)
+        if found is None:
+            raise errors.resource_not_found()
+        return found
 
 
 class Operation(Protocol):

@@ -78,13 +78,8 @@ _NOT_INDEXABLE = "Attempted conditional constraint is not an indexable operation
 
 
 async def find_table(call: Any, name: str) -> Table:
-    """The table of a data-plane request; DynamoDB's data plane names no table when it is missing."""
-    try:
-        table: Table = await call.table(name)
-    except errors.ApiError as error:
-        if error.code == "ResourceNotFoundException":
-            raise errors.resource_not_found() from None
-        raise
+    """The table of a data-plane request (``Call.data_table``)."""
+    table: Table = await call.data_table(name)
     return table
 
 

@@ -31,6 +31,9 @@ _ACCOUNT_RE = re.compile(r"^\d{12}$")
 _ROOT_RE = re.compile(r"^arn:[^:]+:iam::(\d{12}):root$")
 _UNIQUE_ID_RE = re.compile(r"^A[A-Z0-9]{15,127}$")
 _CANDIDATE_CACHE_LIMIT = 4096
+# Callers authenticated by an external identity provider (sts:AssumeRoleWithWebIdentity / WithSAML):
+# not IAM principals of any account; only a Principal {"Federated": ...} names them.
+FEDERATED_CALLER_TYPES = frozenset({"WebIdentityUser", "SAMLUser"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,7 +72,20 @@ class Grant(Enum):
 
 
 class CompiledPrincipal:
-    __slots__ = ("accounts", "arns", "canonical", "federated", "services", "unique_ids", "wildcard")
+    """A Principal / NotPrincipal element. ``"*"`` inside one principal type (``{"Federated": "*"}``, as in
+    AWS's data-perimeter STS endpoint policy, or ``{"Service": "*"}``) names every principal of that type."""
+
+    __slots__ = (
+        "accounts",
+        "any_federated",
+        "any_service",
+        "arns",
+        "canonical",
+        "federated",
+        "services",
+        "unique_ids",
+        "wildcard",
+    )
 
     def __init__(self, spec: PrincipalSpec) -> None:
         self.wildcard = spec.wildcard
@@ -90,6 +106,8 @@ class CompiledPrincipal:
         self.unique_ids = frozenset(unique_ids)
         self.services = frozenset(spec.service)
         self.federated = frozenset(spec.federated)
+        self.any_service = "*" in self.services
+        self.any_federated = "*" in self.federated
         self.canonical = frozenset(spec.canonical_user)
 
     def grant(self, p: PrincipalInfo) -> Grant | None:
@@ -100,7 +118,9 @@ class CompiledPrincipal:
         if t == "Anonymous":
             return None
         if t == "Service":
-            return Grant.SERVICE if p.arn in self.services else None
+            return Grant.SERVICE if self.any_service or p.arn in self.services else None
+        if t in FEDERATED_CALLER_TYPES:
+            return Grant.FEDERATED if self._names_provider(p) else None
         if p.arn in self.arns:
             if t == "User":
                 return Grant.USER
@@ -114,13 +134,15 @@ class CompiledPrincipal:
             uid = p.userid.split(":", 1)[0]
             if uid in self.unique_ids:
                 return Grant.USER if t == "User" else Grant.ROLE
-        if p.federated_provider and p.federated_provider in self.federated:
-            return Grant.FEDERATED
         if p.canonical_user and p.canonical_user in self.canonical:
             return Grant.CANONICAL
         if p.account in self.accounts:
             return Grant.ACCOUNT
         return None
+
+    def _names_provider(self, p: PrincipalInfo) -> bool:
+        provider = p.federated_provider
+        return bool(provider) and (self.any_federated or provider in self.federated)
 
     def excludes(self, p: PrincipalInfo) -> bool:
         """For NotPrincipal: is *every* identity of the caller's chain listed?
@@ -135,7 +157,9 @@ class CompiledPrincipal:
         if t == "Anonymous":
             return False
         if t == "Service":
-            return p.arn in self.services
+            return self.any_service or p.arn in self.services
+        if t in FEDERATED_CALLER_TYPES:
+            return self._names_provider(p)
         account_listed = p.account in self.accounts
         if t == "Account":
             return account_listed

@@ -195,10 +195,20 @@ def standard_keys(
     k: dict[str, object] = {}
     p = principal
     signed = not p.is_anonymous
+    # IAM principals of an account: users, role sessions, STS federated users, root. Service principals
+    # and callers of an external identity provider (web identity, SAML) are not.
+    iam = signed and not p.is_service and p.type not in ("WebIdentityUser", "SAMLUser")
     # Principal keys ("Principal key values" table; PrincipalArn/PrincipalIsAWSService: signed requests only).
-    if signed and not p.is_service:
+    if iam:
         k["aws:PrincipalArn"] = p.principal_arn
-    k["aws:PrincipalAccount"] = p.account if signed else "anonymous"
+    if not signed:
+        k["aws:PrincipalAccount"] = "anonymous"
+    elif p.account:
+        k["aws:PrincipalAccount"] = p.account
+    if p.is_service:
+        # aws:PrincipalServiceName: "present in the request when the call is made by an AWS service
+        # principal" (global condition keys page).
+        k["aws:PrincipalServiceName"] = p.arn
     k["aws:PrincipalType"] = p.type
     k["aws:userid"] = p.userid if signed else "anonymous"
     if p.type == "User" and p.username:
@@ -207,7 +217,10 @@ def standard_keys(
         k["aws:PrincipalIsAWSService"] = p.is_service
     for tag_key, tag_value in p.tags:
         k[f"aws:PrincipalTag/{tag_key}"] = tag_value
-    if signed and p.org_id and p.type != "FederatedUser":
+    # aws:PrincipalOrgID: "included in the request context only if the principal is a member of an
+    # organization" -- every IAM principal of a member account, STS federated users included (the
+    # data-perimeter README's "not the case with federated users" is about SAML/OIDC identities).
+    if iam and p.org_id:
         k["aws:PrincipalOrgID"] = p.org_id
         if p.org_paths:
             k["aws:PrincipalOrgPaths"] = tuple(p.org_paths)

@@ -36,7 +36,13 @@ from dataclasses import dataclass
 from enum import Enum
 
 from perimeterdb.policy.ast import PolicyKind
-from perimeterdb.policy.compile import CompiledPolicy, CompiledStatement, Grant, StatementRef
+from perimeterdb.policy.compile import (
+    FEDERATED_CALLER_TYPES,
+    CompiledPolicy,
+    CompiledStatement,
+    Grant,
+    StatementRef,
+)
 from perimeterdb.policy.context import RequestContext
 from perimeterdb.policy.evaluate import Env, PolicyResult, evaluate_policy
 
@@ -47,6 +53,9 @@ _DIRECT = frozenset(
 )
 _LIMITED = frozenset({Grant.ROLE, Grant.FEDERATING_USER})
 _ARN_IN_MESSAGE = frozenset({"scp", "rcp", "boundary", "session", "identity"})
+# Callers without an IAM identity side (no identity policies, SCPs, boundary or session policy): only
+# the resource-based (or trust) policy can grant, guardrails (RCPs, endpoint policy) still apply.
+_NOT_IAM = frozenset({"Anonymous", "Service"}) | FEDERATED_CALLER_TYPES
 
 
 class Decision(Enum):
@@ -126,7 +135,7 @@ def decide(ctx: RequestContext, policies: PolicySet) -> Response:
     p = ctx.principal
     env = Env.of(ctx, has_boundary=ps.boundary is not None)
     ptype = p.type
-    principal_side = ptype not in ("Anonymous", "Service")
+    principal_side = ptype not in _NOT_IAM
     if ps.cross_account is not None:
         cross = ps.cross_account
     else:

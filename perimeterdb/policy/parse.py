@@ -12,7 +12,8 @@ and what is wrong, the way IAM answers ``MalformedPolicyDocument``. Rules per po
   ``NotResource``.
 - RCPs: ``Allow`` only in the shape of ``RCPFullAWSAccess`` (Principal/Action/Resource ``*``, no
   Condition); no ``NotAction`` / ``NotPrincipal``; ``Principal`` must be ``"*"`` (Organizations
-  "RCP syntax").
+  "RCP syntax"); a statement without ``Principal`` means ``"*"`` (AWS's data-perimeter RCP
+  network_perimeter_sourcevpc_rcp.json has such statements).
 - Condition operator names are matched case-insensitively and stored in their canonical spelling.
 """
 
@@ -142,8 +143,15 @@ def _statement(path: str, index: int, raw: Any, kind: PolicyKind) -> Statement:
     resource_values = None if resources[1] is None else _resources(f"{path}.{resources[0]}", resources[1])
 
     has_p, has_np = "Principal" in raw, "NotPrincipal" in raw
-    principal = not_principal = None
-    if kind.has_principal:
+    principal: PrincipalSpec | None = None
+    not_principal: PrincipalSpec | None = None
+    if kind is PolicyKind.RCP and not has_p and not has_np:
+        # An RCP statement without Principal applies to every principal, like Principal "*": the
+        # Organizations RCP syntax admits only "*" there, and AWS's own data-perimeter RCP
+        # (aws-samples/data-perimeter-policy-examples, resource_control_policies/
+        # network_perimeter_sourcevpc_rcp.json, Sid SourceVPCRegion) omits it.
+        principal = PrincipalSpec(wildcard=True)
+    elif kind.has_principal:
         if has_p == has_np:
             raise PolicyParseError(path, "A statement must contain exactly one of Principal or NotPrincipal")
         if has_p:

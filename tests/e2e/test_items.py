@@ -250,3 +250,10 @@ def test_concurrent_conditional_increments_lose_nothing(server: Any, hash_table:
         t.join(timeout=120)
     final = server.client("dynamodb").get_item(TableName=hash_table, Key=key, ConsistentRead=True)["Item"]
     assert final["n"]["N"] == str(threads * per_thread)
+
+
+def test_missing_table_message_on_the_data_plane(ddb: Any) -> None:
+    """DynamoDB's data plane does not name the missing table (DescribeTable does)."""
+    with pytest.raises(ClientError) as exc:
+        ddb.put_item(TableName="no-such-table", Item={"pk": {"S": "x"}})
+    assert _error(exc) == ("ResourceNotFoundException", "Requested resource not found")

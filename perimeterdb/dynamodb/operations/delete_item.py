@@ -17,7 +17,7 @@ def authorizations(body: dict[str, Any], call: Call) -> list[tuple[str, str]]:
 async def run(body: dict[str, Any], call: Call) -> dict[str, Any]:
     mode = writes.check_return_values(body, ("NONE", "ALL_OLD"))
     condition = writes.bind_condition(body, "DeleteItem")
-    table = await call.table(body["TableName"])
+    table = await call.data_table(body["TableName"])
     key = writes.key_from_body(table, body["Key"])
     write = writes.ItemWrite(table, key, items.row_key(table, key), "Delete", condition=condition)
     old, _ = await writes.execute(write, call.engine, body.get("ReturnValuesOnConditionCheckFailure"))

@@ -35,7 +35,7 @@ def bind_projection(body: dict[str, Any]) -> tuple[Any, ...] | None:
 
 async def run(body: dict[str, Any], call: Call) -> dict[str, Any]:
     projection = bind_projection(body)
-    table = await call.table(body["TableName"])
+    table = await call.data_table(body["TableName"])
     key = writes.key_from_body(table, body["Key"])
     item = items.decode_item(await call.engine.get(items.row_key(table, key)))
     out: dict[str, Any] = {}

@@ -17,7 +17,7 @@ def authorizations(body: dict[str, Any], call: Call) -> list[tuple[str, str]]:
 async def run(body: dict[str, Any], call: Call) -> dict[str, Any]:
     mode = writes.check_return_values(body, ("NONE", "ALL_OLD"))
     condition = writes.bind_condition(body, "PutItem")
-    table = await call.table(body["TableName"])
+    table = await call.data_table(body["TableName"])
     item = writes.validate_new_item(table, body["Item"])
     key = values.key_of(item, table.key_schema)
     write = writes.ItemWrite(table, key, items.row_key(table, key), "Put", condition=condition, item=item)

@@ -45,7 +45,7 @@ async def run(body: dict[str, Any], call: Call) -> dict[str, Any]:
             operation="UpdateItem",
         )
         condition, update = bound.condition, bound.update
-    table = await call.table(body["TableName"])
+    table = await call.data_table(body["TableName"])
     key = writes.key_from_body(table, body["Key"])
     key_names = [k["AttributeName"] for k in table.key_schema]
     if body.get("AttributeUpdates") is not None:
