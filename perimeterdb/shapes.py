@@ -266,10 +266,52 @@ class _ConstraintChecker:
                     continue
                 self.check(item, member, f"{path}.{i}.member")
         elif kind == "map":
-            member = shape["value"]["shape"]
-            for key, item in value.items():
-                if item is not None:
-                    self.check(item, member, f"{path}.{key}.member")
+            self._check_map(value, shape, path)
+
+    def _check_map(self, value: dict[str, Any], shape: dict[str, Any], path: str) -> None:
+        """Map keys and values are reported at the map, listing all of their constraints, as AWS does:
+        "Map value must satisfy constraint: [Member must have length less than or equal to 25, …]"."""
+        key_shape = self.shapes[shape["key"]["shape"]]
+        value_name = shape["value"]["shape"]
+        value_shape = self.shapes[value_name]
+        if shape["key"]["shape"] in _ATTRIBUTE_SHAPES or value_name in _ATTRIBUTE_SHAPES:
+            # Items, keys and expression names: DynamoDB checks attribute names and values itself, with
+            # its own messages ("Attribute name is too large, …"), in dynamodb/values.py and expressions/.
+            return
+        if any(not _satisfies(key, key_shape) for key in value):
+            self.fail(path, value, f"Map keys must satisfy constraint: [{', '.join(_constraints(key_shape))}]")
+        if any(item is not None and not _satisfies(item, value_shape) for item in value.values()):
+            self.fail(path, value, f"Map value must satisfy constraint: [{', '.join(_constraints(value_shape))}]")
+            return
+        for key, item in value.items():
+            if item is not None and value_shape["type"] in ("structure", "list", "map"):
+                self.check(item, value_name, f"{path}.{key}.member")
+
+
+_ATTRIBUTE_SHAPES = frozenset({"AttributeName", "AttributeValue"})
+
+
+def _constraints(shape: dict[str, Any]) -> list[str]:
+    """A shape's own constraints, in the order AWS lists them."""
+    out = []
+    if shape["type"] in ("string", "list", "map", "blob"):
+        if "max" in shape:
+            out.append(f"Member must have length less than or equal to {shape['max']}")
+        if "min" in shape:
+            out.append(f"Member must have length greater than or equal to {shape['min']}")
+    if shape["type"] == "string" and shape.get("pattern"):
+        out.append(f"Member must satisfy regular expression pattern: {shape['pattern']}")
+    return out
+
+
+def _satisfies(value: Any, shape: dict[str, Any]) -> bool:
+    """Whether a map key or value meets its shape's own length and pattern constraints."""
+    if shape["type"] in ("string", "list", "map", "blob") and isinstance(value, str | list | dict):
+        if len(value) < shape.get("min", 0) or len(value) > shape.get("max", len(value)):
+            return False
+    if shape["type"] == "string" and isinstance(value, str) and shape.get("pattern"):
+        return _pattern(shape["pattern"]).fullmatch(value) is not None
+    return True
 
 
 @cache

@@ -108,8 +108,10 @@ class PrincipalInfo:
 
     ``arn`` is what messages show (the session ARN for a role session); ``principal_arn`` is the value of
     ``aws:PrincipalArn`` (the role ARN for a role session). ``type`` is the ``aws:PrincipalType`` value:
-    User | AssumedRole | Account | FederatedUser | Anonymous | Service. ``source_user_arn`` is, for an STS
-    federated user, the ARN of the IAM user who called GetFederationToken.
+    User | AssumedRole | Account | FederatedUser | Anonymous | Service, or WebIdentityUser / SAMLUser for a
+    caller of sts:AssumeRoleWithWebIdentity / WithSAML (``federated_provider`` = the identity provider ARN,
+    matched by a ``Principal {"Federated": ...}``). ``source_user_arn`` is, for an STS federated user, the
+    ARN of the IAM user who called GetFederationToken.
     """
 
     arn: str

@@ -74,3 +74,17 @@ def test_internal_errors_never_leak_tracebacks(server: Any) -> None:
     status, payload, _ = raw.call(server.endpoint, "GetItem", {"TableName": "x" * 3, "Key": []}, key, secret)
     assert status == 400
     assert "Traceback" not in str(payload)
+
+
+def test_map_value_constraints_are_reported_at_the_map(server: Any) -> None:
+    key, secret = server.admin_keys()
+    writes = [{"PutRequest": {"Item": {"pk": {"S": str(i)}}}} for i in range(26)]
+    status, payload, _ = raw.call(
+        server.endpoint, "BatchWriteItem", {"RequestItems": {"tab": writes}}, key, secret
+    )
+    assert status == 400
+    assert payload["message"].startswith("1 validation error detected: Value '{tab=[")
+    assert payload["message"].endswith(
+        "' at 'requestItems' failed to satisfy constraint: Map value must satisfy constraint: "
+        "[Member must have length less than or equal to 25, Member must have length greater than or equal to 1]"
+    )
