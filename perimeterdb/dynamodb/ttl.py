@@ -24,6 +24,8 @@ log = logging.getLogger(__name__)
 
 FIVE_YEARS = 5 * 365 * 24 * 3600
 SCAN_CHUNK = 500
+SWEEP_BUDGET = 5000  # rows read per table per sweep
+_cursors: dict[str, RowKey | None] = {}  # table space -> where the next sweep continues
 
 
 def setting(table: Table) -> dict[str, Any] | None:
@@ -52,18 +54,29 @@ def is_expired(item: dict[str, Any] | None, attribute: str, now: float) -> bool:
     return bool(now - FIVE_YEARS <= when <= Decimal(now))
 
 
-async def expire_table(engine: StorageEngine, table: Table, now: float | None = None) -> int:
-    """Delete the expired items of one table; return how many were deleted."""
+async def expire_table(
+    engine: StorageEngine, table: Table, now: float | None = None, *, budget: int = SWEEP_BUDGET
+) -> int:
+    """Delete expired items of one table, reading at most ``budget`` rows; return how many were deleted.
+
+    Each sweep continues where the last one stopped (a cursor per table) and wraps around at the end, so
+    the work per interval is bounded whatever the table's size, and the event loop is yielded between
+    chunks. A large table is therefore swept over several intervals; expired items are still returned
+    until deleted, as DynamoDB returns them until its own (days-long) sweep reaches them.
+    """
     ttl = setting(table)
     if ttl is None:
         return 0
     attribute = ttl["AttributeName"]
     deleted = 0
-    after: RowKey | None = None
-    while True:
-        rows = await engine.scan(table.space, after=after, limit=SCAN_CHUNK)
+    read = 0
+    after = _cursors.get(table.space)
+    while read < budget:
+        rows = await engine.scan(table.space, after=after, limit=min(SCAN_CHUNK, budget - read))
+        read += len(rows)
         if not rows:
-            return deleted
+            after = None  # the end of the table: the next sweep starts over
+            break
         after = rows[-1].key
         moment = time.time() if now is None else now
         doomed = [row.key for row in rows if is_expired(orjson.loads(row.value), attribute, moment)]
@@ -83,7 +96,11 @@ async def expire_table(engine: StorageEngine, table: Table, now: float | None = 
 
             deleted += await engine.atomic(doomed, decide)
         if len(rows) < SCAN_CHUNK:
-            return deleted
+            after = None
+            break
+        await asyncio.sleep(0)  # let requests through between chunks
+    _cursors[table.space] = after
+    return deleted
 
 
 async def expire_tokens(engine: StorageEngine, now: float) -> None:
