@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,9 @@ from perimeterdb.audit import records
 log = logging.getLogger(__name__)
 
 LOG_NAME = "audit.log"
+
+
+_FOLLOW_EVERY = 1.0  # seconds between checks that another process rotated the file
 
 
 class AuditLog:
@@ -48,6 +52,7 @@ class AuditLog:
         directory.mkdir(parents=True, exist_ok=True)
         self._fd = self._open()
         self._size = os.fstat(self._fd).st_size
+        self._checked = time.monotonic()
 
     def _open(self) -> int:
         return os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
@@ -58,15 +63,20 @@ class AuditLog:
         """Append one record (any JSON object) as one line."""
         line = orjson.dumps(record, default=str) + b"\n"
         with self._lock:
-            try:  # another server process sharing this directory rotated the file: follow it
-                if os.stat(self.path).st_ino != os.fstat(self._fd).st_ino:
+            now = time.monotonic()
+            if now - self._checked >= _FOLLOW_EVERY:
+                # Another server process sharing this directory may have rotated the file: follow it. Lines
+                # written meanwhile land in the rotated file, which is kept: nothing is lost.
+                self._checked = now
+                try:
+                    if os.stat(self.path).st_ino != os.fstat(self._fd).st_ino:
+                        os.close(self._fd)
+                        self._fd = self._open()
+                        self._size = os.fstat(self._fd).st_size
+                except FileNotFoundError:
                     os.close(self._fd)
                     self._fd = self._open()
-                    self._size = os.fstat(self._fd).st_size
-            except FileNotFoundError:
-                os.close(self._fd)
-                self._fd = self._open()
-                self._size = 0
+                    self._size = 0
             if self._size and self._size + len(line) > self.max_bytes:
                 self._rotate()
             os.write(self._fd, line)

@@ -13,9 +13,11 @@ of single-item operations and the table names of batch and transaction requests 
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 
 _IDENTITY_TYPES = {"User": "IAMUser", "Account": "Root", "AssumedRole": "AssumedRole", "FederatedUser": "FederatedUser"}
@@ -25,13 +27,30 @@ _MAX_PARAM_CHARS = 8192
 
 
 def iso_now(moment: datetime | None = None) -> str:
-    return (moment or datetime.now(UTC)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    if moment is None:
+        return _iso_second(int(time.time()))
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@lru_cache(maxsize=8)
+def _iso_second(epoch: int) -> str:
+    """CloudTrail's eventTime has whole seconds: format each second once, not once per request."""
+    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def user_identity(principal: Any) -> dict[str, Any]:
     """CloudTrail's userIdentity for an authenticated ``auth.principal.Principal`` (or None)."""
     if principal is None:
         return {"type": "Unknown"}
+    try:
+        return _user_identity(principal)
+    except TypeError:  # an unhashable principal (tests' stand-ins): build it every time
+        return _user_identity.__wrapped__(principal)
+
+
+@lru_cache(maxsize=4096)
+def _user_identity(principal: Any) -> dict[str, Any]:
+    """Built once per principal (principals are frozen values); the record serializes it, never edits it."""
     kind = _IDENTITY_TYPES.get(principal.kind, principal.kind)
     out: dict[str, Any] = {
         "type": kind,

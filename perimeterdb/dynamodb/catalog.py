@@ -10,6 +10,7 @@ import copy
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any, TypeVar
 
 import orjson
@@ -35,43 +36,47 @@ class KeyAttr:
     type: str  # S | N | B
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class Table:
-    """A live table: its description and the parts of it the data plane reads on every request."""
+    """A live table: its description and the parts of it the data plane reads on every request.
+
+    A Table is built from one stored description and never changes, so the parts the data plane reads on
+    every request (key attributes, types, schema) are computed once, on first use.
+    """
 
     account: str
     region: str
     name: str
     description: dict[str, Any]
 
-    @property
+    @cached_property
     def space(self) -> str:
         return str(self.description["_space"])
 
-    @property
+    @cached_property
     def arn(self) -> str:
         return str(self.description["TableArn"])
 
-    @property
+    @cached_property
     def hash_key(self) -> KeyAttr:
         return self._key_attr("HASH")  # type: ignore[return-value]
 
-    @property
+    @cached_property
     def range_key(self) -> KeyAttr | None:
         return self._key_attr("RANGE")
 
     def _key_attr(self, key_type: str) -> KeyAttr | None:
-        types = {d["AttributeName"]: d["AttributeType"] for d in self.description["AttributeDefinitions"]}
+        types = self.attribute_types
         for element in self.description["KeySchema"]:
             if element["KeyType"] == key_type:
                 return KeyAttr(element["AttributeName"], types[element["AttributeName"]])
         return None
 
-    @property
+    @cached_property
     def key_schema(self) -> list[dict[str, str]]:
         return list(self.description["KeySchema"])
 
-    @property
+    @cached_property
     def attribute_types(self) -> dict[str, str]:
         return {d["AttributeName"]: d["AttributeType"] for d in self.description["AttributeDefinitions"]}
 

@@ -41,9 +41,8 @@ async def run(body: dict[str, Any], call: Call) -> dict[str, Any]:
     out: dict[str, Any] = {}
     if item is not None:
         out["Item"] = ex.project(projection, item) if projection else item
-    consistent = bool(body.get("ConsistentRead", False))
-    units = capacity.read_units(values.item_size(item) if item else 0, consistent=consistent)
-    consumed = capacity.consumed(body.get("ReturnConsumedCapacity"), table.name, units, kind="Read")
-    if consumed:
-        out["ConsumedCapacity"] = consumed
+    if body.get("ReturnConsumedCapacity") in ("TOTAL", "INDEXES"):  # sizing an item costs: only when asked
+        consistent = bool(body.get("ConsistentRead", False))
+        units = capacity.read_units(values.item_size(item) if item else 0, consistent=consistent)
+        out["ConsumedCapacity"] = capacity.consumed(body["ReturnConsumedCapacity"], table.name, units, kind="Read")
     return out
