@@ -42,7 +42,12 @@ def main() -> None:
             )
             payload = "x" * 1000
             for name, call in (
-                ("PutItem", lambda i: client.put_item(TableName="loop", Item={"pk": {"S": f"k{i % 1000}"}, "v": {"S": payload + str(i)}})),
+                (
+                    "PutItem",
+                    lambda i: client.put_item(
+                        TableName="loop", Item={"pk": {"S": f"k{i % 1000}"}, "v": {"S": payload + str(i)}}
+                    ),
+                ),
                 ("GetItem", lambda i: client.get_item(TableName="loop", Key={"pk": {"S": f"k{i % 1000}"}})),
             ):
                 cpu0, t0, n = _cpu_seconds(server.proc.pid), time.perf_counter(), 0
@@ -51,7 +56,9 @@ def main() -> None:
                     n += 1
                 elapsed = time.perf_counter() - t0
                 cpu = _cpu_seconds(server.proc.pid) - cpu0
-                print(f"{name}: {n / elapsed:.0f} calls/s from one boto3 process; server CPU {cpu / n * 1e6:.0f} µs/request")
+                print(
+                    f"{name}: {n / elapsed:.0f} calls/s from one boto3 process; server CPU {cpu / n * 1e6:.0f} µs/request"
+                )
         finally:
             server.stop()
 
