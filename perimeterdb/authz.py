@@ -18,8 +18,10 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any, Protocol
 
 from perimeterdb import errors, policy
@@ -52,6 +54,11 @@ class _IdentitySide:
     session: tuple[CompiledPolicy, ...] | None
 
 
+@lru_cache(maxsize=8)
+def _iso_second(epoch: int) -> str:
+    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 def _arn_account(arn: str) -> str | None:
     """The owning account of a resource ARN; ``None`` for AWS-owned resources (``arn:aws:iam::aws:…``)."""
     parts = arn.split(":", 5)
@@ -73,6 +80,8 @@ class Authorizer:
         self.organizations = organizations
         self._compiled: dict[tuple[str, str, str], CompiledPolicy] = {}
         self._principals: dict[tuple[Any, ...], _IdentitySide] = {}
+        self._static: dict[tuple[Any, ...], tuple[Any, Any, Any]] = {}
+        self._tables: dict[str, tuple[Any, CompiledPolicy | None, dict[str, str] | None]] = {}
 
     # --- compilation and caches --------------------------------------------------------------------------
 
@@ -146,62 +155,26 @@ class Authorizer:
         if table_ref is not None:
             table = await self.catalog.find(*table_ref)
             if table is not None:
-                stored = table.description.get("_resource_policy")
-                if stored:
-                    compiled_resource_policy = self.compiled(PolicyKind.RESOURCE, table.arn, stored["Policy"])
-                tags = table.description.get("_tags")
-                if tags:
-                    resource_tags = {t["Key"]: t["Value"] for t in tags}
+                table_policy, table_tags = self._table_facts(table)
+                compiled_resource_policy = table_policy or compiled_resource_policy
+                resource_tags = table_tags or resource_tags
         principal_place = await self._placement(principal.account)
         resource_place = await self._placement(resource_account) if resource_account else None
-        info = policy.PrincipalInfo(
-            arn=principal.arn,
-            principal_arn=principal.principal_arn,
-            account=principal.account,
-            type=principal.kind,
-            userid=principal.userid,
-            username=principal.username,
-            tags=principal.tags,
-            is_service_linked_role=principal.principal_arn.split(":", 5)[-1].startswith(
-                "role/aws-service-role/"
-            ),
-            mfa_present=principal.mfa_authenticated,
-            mfa_age_seconds=int(datetime.now(UTC).timestamp() - principal.mfa_auth_time)
-            if principal.mfa_auth_time
-            else None,
-            token_issue_time=datetime.fromtimestamp(principal.token_issue_time, UTC)
-            if principal.token_issue_time
-            else None,
-            source_identity=principal.source_identity,
-            org_id=principal_place.org_id if principal_place else None,
-            org_paths=tuple(principal_place.org_paths) if principal_place else (),
+        info, base_keys, vpce_policy = self._static_context(
+            principal, principal_place, origin, region, resource_account, resource_place, resource_tags
         )
-        vpce_policy = None
-        vpce_document = getattr(origin, "vpce_policy", None)
-        if origin.vpce_id and vpce_document:
-            vpce_policy = self.compiled(PolicyKind.VPCE, origin.vpce_id, vpce_document)
-        engine_origin = policy.NetworkOrigin(
-            source_ip=origin.source_ip,
-            secure_transport=origin.secure,
-            vpc_id=origin.vpc_id,
-            vpce_id=origin.vpce_id,
-            vpce_account=origin.vpce_account,
-            vpce_org_id=getattr(origin, "vpce_org_id", None),
-            vpce_org_paths=tuple(getattr(origin, "vpce_org_paths", ()) or ()),
-        )
-        keys = policy.standard_keys(
-            info,
-            origin=engine_origin,
-            now=datetime.now(UTC),
-            region=region,
-            resource_account=resource_account,
-            resource_org_id=resource_place.org_id if resource_place else None,
-            resource_org_paths=tuple(resource_place.org_paths) if resource_place else (),
-            resource_tags=resource_tags,
-            request_tags=request_tags,
-            tag_keys=tag_keys,
-            extra=extra_keys,
-        )
+        # Only the clock and the request's own keys change from one request to the next.
+        now = time.time()
+        dynamic: dict[str, object] = {"aws:CurrentTime": _iso_second(int(now)), "aws:EpochTime": int(now)}
+        if principal.mfa_authenticated and principal.mfa_auth_time:
+            dynamic["aws:MultiFactorAuthAge"] = int(now - principal.mfa_auth_time)
+        for tag_key, tag_value in (request_tags or {}).items():
+            dynamic[f"aws:RequestTag/{tag_key}"] = tag_value
+        if tag_keys is not None:
+            dynamic["aws:TagKeys"] = tuple(tag_keys)
+        if extra_keys:
+            dynamic.update(extra_keys)
+        keys = base_keys.merged(dynamic)
         ctx = policy.RequestContext(info, action, resource, resource_account, keys)
         in_org = principal_place is not None
         resource_in_org = resource_place is not None
@@ -222,6 +195,83 @@ class Authorizer:
             ),
         )
         return ctx, policy.decide(ctx, policies)
+
+    def _table_facts(self, table: Any) -> tuple[CompiledPolicy | None, dict[str, str] | None]:
+        """A table's compiled resource policy and its tags, once per stored description."""
+        found = self._tables.get(table.arn)
+        if found is not None and found[0] is table.description:
+            return found[1], found[2]
+        stored = table.description.get("_resource_policy")
+        compiled = self.compiled(PolicyKind.RESOURCE, table.arn, stored["Policy"]) if stored else None
+        tags = {t["Key"]: t["Value"] for t in table.description.get("_tags") or []} or None
+        self._tables[table.arn] = (table.description, compiled, tags)
+        return compiled, tags
+
+    def _static_context(
+        self,
+        principal: Principal,
+        principal_place: Any,
+        origin: NetworkOrigin,
+        region: str,
+        resource_account: str | None,
+        resource_place: Any,
+        resource_tags: dict[str, str] | None,
+    ) -> tuple[policy.PrincipalInfo, policy.ContextKeys, CompiledPolicy | None]:
+        """The parts of a request's context that depend on who, from where and on whose resource, but not
+        on the moment or the request's parameters: built once and reused while the placements (org
+        generation) are the same objects."""
+        tags_key = tuple(sorted(resource_tags.items())) if resource_tags else ()
+        key = (principal, id(principal_place), origin, region, resource_account, id(resource_place), tags_key)
+        found = self._static.get(key)
+        if found is not None and found[0] is principal_place and found[1] is resource_place:
+            return found[2]
+        info = policy.PrincipalInfo(
+            arn=principal.arn,
+            principal_arn=principal.principal_arn,
+            account=principal.account,
+            type=principal.kind,
+            userid=principal.userid,
+            username=principal.username,
+            tags=principal.tags,
+            is_service_linked_role=principal.principal_arn.split(":", 5)[-1].startswith(
+                "role/aws-service-role/"
+            ),
+            mfa_present=principal.mfa_authenticated,
+            token_issue_time=datetime.fromtimestamp(principal.token_issue_time, UTC)
+            if principal.token_issue_time
+            else None,
+            source_identity=principal.source_identity,
+            org_id=principal_place.org_id if principal_place else None,
+            org_paths=tuple(principal_place.org_paths) if principal_place else (),
+        )
+        vpce_policy = None
+        vpce_document = getattr(origin, "vpce_policy", None)
+        if origin.vpce_id and vpce_document:
+            vpce_policy = self.compiled(PolicyKind.VPCE, origin.vpce_id, vpce_document)
+        engine_origin = policy.NetworkOrigin(
+            source_ip=origin.source_ip,
+            secure_transport=origin.secure,
+            vpc_id=origin.vpc_id,
+            vpce_id=origin.vpce_id,
+            vpce_account=origin.vpce_account,
+            vpce_org_id=getattr(origin, "vpce_org_id", None),
+            vpce_org_paths=tuple(getattr(origin, "vpce_org_paths", ()) or ()),
+        )
+        base = policy.standard_keys(
+            info,
+            origin=engine_origin,
+            now=datetime.now(UTC),  # replaced per request
+            region=region,
+            resource_account=resource_account,
+            resource_org_id=resource_place.org_id if resource_place else None,
+            resource_org_paths=tuple(resource_place.org_paths) if resource_place else (),
+            resource_tags=resource_tags,
+        )
+        result = (info, base, vpce_policy)
+        if len(self._static) > 10_000:
+            self._static.clear()
+        self._static[key] = (principal_place, resource_place, result)
+        return result
 
     async def _placement(self, account: str | None) -> Any:
         if account is None or self.organizations is None:

@@ -54,7 +54,8 @@ def validation(message: str) -> ApiError:
 
 
 def serialization(message: str) -> ApiError:
-    return ApiError("SerializationException", message, namespace=CORAL_NS)
+    # DynamoDB spells this member "Message" for type errors (as its coral front end does), like AccessDenied.
+    return ApiError("SerializationException", message, namespace=CORAL_NS, message_key="Message")
 
 
 def unknown_operation(message: str = "") -> ApiError:

@@ -34,9 +34,7 @@ def service_model(service: str) -> dict[str, Any]:
 
 
 def _serialization(message: str) -> errors.ApiError:
-    error = errors.serialization(message)
-    error.message_key = "Message"
-    return error
+    return errors.serialization(message)
 
 
 def _java_number_class(value: int | float) -> str:
@@ -71,6 +69,8 @@ class _TypeChecker:
                 raise _serialization(
                     "Start of list found where not expected" if isinstance(value, list) else "Expected null"
                 )
+            if shape_name == "AttributeValue":
+                return  # its members are checked by dynamodb/values.py, with the same messages, once
             members = shape.get("members", {})
             for name, member_value in value.items():
                 member = members.get(name)

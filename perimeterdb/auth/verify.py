@@ -202,7 +202,7 @@ def verify(
         raise errors.invalid_signature(
             f"Credential should be scoped with a valid terminator: 'aws4_request', not '{scope.terminator}'."
         )
-    if scope.date != signed_at.strftime("%Y%m%d"):
+    if scope.date != claim.amz_date[:8] and scope.date != signed_at.strftime("%Y%m%d"):
         raise errors.invalid_signature(
             f"Date in Credential scope does not match YYYYMMDD from ISO-8601 version of date from HTTP: "
             f"'{scope.date}' != '{signed_at.strftime('%Y%m%d')}', from ISO-8601 string '{claim.amz_date}'."

@@ -67,9 +67,23 @@ class OriginResolver:
     def __init__(self, world: NetworkWorld, org_of: dict[str, tuple[str, tuple[str, ...]]] | None = None) -> None:
         self.world = world
         self.org_of = org_of or {}  # account -> (org id, org paths), for aws:VpceOrgID / VpceOrgPaths
+        self._known: dict[tuple[str, str, int, bool], NetworkOrigin] = {}
 
     def __call__(self, scope: dict) -> NetworkOrigin:  # type: ignore[type-arg]
-        source, local, port, secure = _addresses(scope)
+        # The origin depends only on the addresses, so an accepted one is remembered (a refused one is
+        # resolved, and logged, every time). The world's network is fixed for the life of the process.
+        addresses = _addresses(scope)
+        known = self._known.get(addresses)
+        if known is not None:
+            return known
+        origin = self._resolve(*addresses)
+        if origin.refused is None:
+            if len(self._known) > 4096:
+                self._known.clear()
+            self._known[addresses] = origin
+        return origin
+
+    def _resolve(self, source: str, local: str, port: int, secure: bool) -> NetworkOrigin:
         endpoint = self.world.endpoint_at(local, port) if self.world.endpoints else None
         if endpoint is None:
             return NetworkOrigin(source_ip=source, local_ip=local, local_port=port, secure=secure)

@@ -71,10 +71,14 @@ class SQLiteEngine:
 
     def _connect(self) -> sqlite3.Connection:
         conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30.0)
+        # 16 KiB pages: a 1 KB item fits in its B-tree page instead of spilling to an overflow page (with
+        # 4 KiB pages a 1 KB row took ~4.5 KB on disk). It only takes effect on a new, empty database, so
+        # it must come before anything (journal_mode=WAL included) writes the file.
+        conn.execute("PRAGMA page_size=16384")
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute(f"PRAGMA synchronous={SYNC_MODES[self.durability]}")
         conn.execute("PRAGMA busy_timeout=30000")
-        conn.execute("PRAGMA cache_size=-65536")
+        conn.execute("PRAGMA cache_size=-16384")  # 16 MiB per connection: memory stays flat with table size
         return conn
 
     def _reader(self) -> sqlite3.Connection:
