@@ -197,8 +197,32 @@ _LEGACY_CONSTRAINTS: dict[tuple[str, str], dict[str, Any]] = {
 }
 
 
+@cache
+def _structure_members(
+    service: str, shape_name: str
+) -> tuple[tuple[str, str, str, bool, dict[str, Any]], ...]:
+    """(name, wire path name, member shape, required, legacy constraints) of a structure, in model order;
+    computed once per shape rather than on every request."""
+    shape = service_model(service)["shapes"][shape_name]
+    required = set(shape.get("required", ()))
+    out = []
+    for name, member in shape.get("members", {}).items():
+        legacy = _LEGACY_CONSTRAINTS.get((shape_name, name), {})
+        out.append(
+            (
+                name,
+                _lower_first(name),
+                member["shape"],
+                name in required or bool(legacy.get("required")),
+                legacy,
+            )
+        )
+    return tuple(out)
+
+
 class _ConstraintChecker:
-    def __init__(self, shapes: dict[str, Any]) -> None:
+    def __init__(self, shapes: dict[str, Any], service: str = "dynamodb") -> None:
+        self.service = service
         self.shapes = shapes
         self.problems: list[str] = []
         self.table_name_problems: list[str] = []
@@ -212,23 +236,20 @@ class _ConstraintChecker:
     def check_structure(
         self, value: dict[str, Any], shape_name: str, prefix: str, skip: frozenset[str] = frozenset()
     ) -> None:
-        shape = self.shapes[shape_name]
-        required = set(shape.get("required", ()))
-        for name, member in shape.get("members", {}).items():
+        for name, lower, member_shape, required, legacy in _structure_members(self.service, shape_name):
             if name in skip:
                 # The table name was checked first; its problems keep their place in the member order.
                 for problem in self.table_name_problems:
                     if len(self.problems) < _MAX_ERRORS:
                         self.problems.append(problem)
                 continue
-            path = prefix + _lower_first(name)
             member_value = value.get(name)
-            legacy = _LEGACY_CONSTRAINTS.get((shape_name, name), {})
             if member_value is None:
-                if name in required or legacy.get("required"):
-                    self.fail(path, None, "Member must not be null")
+                if required:
+                    self.fail(prefix + lower, None, "Member must not be null")
                 continue
-            self.check(member_value, member["shape"], path)
+            path = prefix + lower
+            self.check(member_value, member_shape, path)
             if "max" in legacy and isinstance(member_value, list) and len(member_value) > legacy["max"]:
                 self.fail(
                     path, member_value, f"Member must have length less than or equal to {legacy['max']}"
@@ -279,9 +300,13 @@ class _ConstraintChecker:
             # its own messages ("Attribute name is too large, …"), in dynamodb/values.py and expressions/.
             return
         if any(not _satisfies(key, key_shape) for key in value):
-            self.fail(path, value, f"Map keys must satisfy constraint: [{', '.join(_constraints(key_shape))}]")
+            self.fail(
+                path, value, f"Map keys must satisfy constraint: [{', '.join(_constraints(key_shape))}]"
+            )
         if any(item is not None and not _satisfies(item, value_shape) for item in value.values()):
-            self.fail(path, value, f"Map value must satisfy constraint: [{', '.join(_constraints(value_shape))}]")
+            self.fail(
+                path, value, f"Map value must satisfy constraint: [{', '.join(_constraints(value_shape))}]"
+            )
             return
         for key, item in value.items():
             if item is not None and value_shape["type"] in ("structure", "list", "map"):
@@ -361,7 +386,7 @@ def validate_request(service: str, operation: str, body: Any) -> dict[str, Any]:
     _TypeChecker(shapes).check(body, input_name)
     input_shape = shapes[input_name]
     problems = _check_table_name(body, input_shape) if service == "dynamodb" else []
-    checker = _ConstraintChecker(shapes)
+    checker = _ConstraintChecker(shapes, service)
     checker.table_name_problems = problems
     skip = frozenset({"TableName"}) if service == "dynamodb" else frozenset()
     checker.check_structure(body, input_name, "", skip)
