@@ -41,12 +41,32 @@ _MAX_BATCH = 256
 
 
 class _Job:
-    __slots__ = ("decide", "future", "keys")
+    """One atomic write waiting for the writer thread; completed through an asyncio future (callers on an
+    event loop) or a concurrent future (callers outside one)."""
 
-    def __init__(self, keys: Sequence[RowKey], decide: Callable[[list[bytes | None]], Decision]) -> None:
+    __slots__ = ("decide", "future", "keys", "loop")
+
+    def __init__(
+        self,
+        keys: Sequence[RowKey],
+        decide: Callable[[list[bytes | None]], Decision],
+        loop: asyncio.AbstractEventLoop | None = None,
+    ) -> None:
         self.keys = keys
         self.decide = decide
-        self.future: Future[Any] = Future()
+        self.loop = loop
+        self.future: asyncio.Future[Any] | Future[Any] = loop.create_future() if loop is not None else Future()
+
+
+def _settle(outcomes: list[tuple[_Job, Any, BaseException | None]]) -> None:
+    """On the event loop: complete the asyncio futures of one committed batch, in one wake-up."""
+    for job, result, exc in outcomes:
+        if job.future.done():  # the caller was cancelled meanwhile
+            continue
+        if exc is not None:
+            job.future.set_exception(exc)
+        else:
+            job.future.set_result(result)
 
 
 class SQLiteEngine:
@@ -172,14 +192,15 @@ class SQLiteEngine:
     # --- writes ------------------------------------------------------------------------------------
 
     async def atomic(self, keys: Sequence[RowKey], decide: Callable[[list[bytes | None]], Decision]) -> Any:
-        job = _Job(keys, decide)
+        job = _Job(keys, decide, asyncio.get_running_loop())
         self._queue.put(job)
-        return await asyncio.wrap_future(job.future)
+        return await job.future
 
     def atomic_sync(self, keys: Sequence[RowKey], decide: Callable[[list[bytes | None]], Decision]) -> Any:
         """The same write for callers outside an event loop (start-up, command-line tools)."""
         job = _Job(keys, decide)
         self._queue.put(job)
+        assert isinstance(job.future, Future)
         return job.future.result()
 
     async def drop_space(self, space: str) -> None:
@@ -235,18 +256,28 @@ class SQLiteEngine:
             self._meta_changed = False
             try:
                 conn.execute("BEGIN IMMEDIATE")
-                for job in batch:
-                    conn.execute("SAVEPOINT job")
+                if len(batch) == 1:  # alone in its transaction: no savepoint needed
+                    job = batch[0]
                     try:
-                        result = self._run_job(conn, job)
-                    except BaseException as exc:  # the job's own failure: undo only its rows
-                        conn.execute("ROLLBACK TO job")
-                        conn.execute("RELEASE job")
+                        outcomes.append((job, self._run_job(conn, job), None))
+                    except BaseException as exc:
                         outcomes.append((job, None, exc))
+                        conn.execute("ROLLBACK")
                     else:
-                        conn.execute("RELEASE job")
-                        outcomes.append((job, result, None))
-                conn.execute("COMMIT")
+                        conn.execute("COMMIT")
+                else:
+                    for job in batch:
+                        conn.execute("SAVEPOINT job")
+                        try:
+                            result = self._run_job(conn, job)
+                        except BaseException as exc:  # the job's own failure: undo only its rows
+                            conn.execute("ROLLBACK TO job")
+                            conn.execute("RELEASE job")
+                            outcomes.append((job, None, exc))
+                        else:
+                            conn.execute("RELEASE job")
+                            outcomes.append((job, result, None))
+                    conn.execute("COMMIT")
                 if self._meta_changed:
                     self.generation.bump()
             except Exception as exc:  # the commit itself failed: nothing in the batch is durable
@@ -256,11 +287,23 @@ class SQLiteEngine:
                 except sqlite3.Error:
                     pass
                 outcomes = [(job, None, exc) for job in batch]
-            for job, result, exc in outcomes:
-                if exc is not None:
-                    job.future.set_exception(exc)
+            # Complete the callers only now that the batch is on disk: one wake-up per event loop.
+            by_loop: dict[asyncio.AbstractEventLoop, list[tuple[_Job, Any, BaseException | None]]] = {}
+            for outcome in outcomes:
+                job, result, exc = outcome
+                if job.loop is None:
+                    assert isinstance(job.future, Future)
+                    if exc is not None:
+                        job.future.set_exception(exc)
+                    else:
+                        job.future.set_result(result)
                 else:
-                    job.future.set_result(result)
+                    by_loop.setdefault(job.loop, []).append(outcome)
+            for loop, settled in by_loop.items():
+                try:
+                    loop.call_soon_threadsafe(_settle, settled)
+                except RuntimeError:  # that loop is closed: nobody is waiting any more
+                    pass
             if stop:
                 return
 
