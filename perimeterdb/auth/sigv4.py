@@ -40,6 +40,7 @@ def _uri_encode(text: str, *, safe: str) -> str:
     return quote(text, safe=safe + "-_.~")
 
 
+@lru_cache(maxsize=1024)
 def canonical_uri(raw_path: str) -> str:
     """The path as signed by the SDKs for non-S3 services: each segment decoded once, then encoded twice."""
     if not raw_path:
@@ -59,6 +60,10 @@ def canonical_query(pairs: list[tuple[str, str]], *, exclude_signature: bool = F
 
 
 def canonical_header_value(values: list[str]) -> str:
+    if len(values) == 1:
+        value = values[0]
+        if "  " not in value and value == value.strip() and "\t" not in value:
+            return value  # the common case: nothing to trim or collapse
     return ",".join(" ".join(v.split()) for v in values)
 
 
@@ -102,7 +107,7 @@ def signing_key(secret: str, date: str, region: str, service: str) -> bytes:
 
 
 def signature(key: bytes, to_sign: str) -> str:
-    return hmac.new(key, to_sign.encode("utf-8"), hashlib.sha256).hexdigest()
+    return hmac.digest(key, to_sign.encode("utf-8"), "sha256").hex()
 
 
 def signatures_match(expected: str, provided: str) -> bool:

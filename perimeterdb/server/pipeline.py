@@ -19,6 +19,7 @@ import gzip
 import logging
 import zlib
 from dataclasses import dataclass
+from urllib.parse import parse_qsl
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -59,8 +60,8 @@ class IncomingRequest:
 
 
 def _query_pairs(raw: bytes) -> list[tuple[str, str]]:
-    from urllib.parse import parse_qsl
-
+    if not raw:
+        return []
     return parse_qsl(raw.decode("latin-1"), keep_blank_values=True)
 
 
