@@ -19,8 +19,8 @@ import gzip
 import logging
 import zlib
 from dataclasses import dataclass
-from urllib.parse import parse_qsl
 from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qsl
 
 import orjson
 
