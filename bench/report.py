@@ -251,20 +251,20 @@ def render(results: dict[str, Any]) -> str:
 
     two = results.get("two_processes") or {}
     if two:
-        w("## Two server processes on one data directory (GetItem, bootstrap admin)\n")
+        w("## `serve --workers 2` (GetItem, bootstrap admin, one data directory)\n")
         if "skipped" in two:
             w(f"- skipped: {two['skipped']}\n")
         else:
-            w("| one process req/s | two processes req/s (each with its own wrk, 8 connections) | gain |")
+            w("| one process req/s | `--workers 2` req/s (same wrk, same connections) | gain |")
             w("|---|---|---|")
             w(
                 f"| {two['one_process_rps']:,.0f} | {two['two_processes_rps']:,.0f} | "
                 f"{_ratio(two['two_processes_rps'], two['one_process_rps'])} |"
             )
             w(
-                "\nThe server has no multi-worker mode; this starts a second `perimeterdb serve` on the same data "
-                "directory to show what a second process buys on this 2-core machine (the two wrk share the "
-                "cores too).\n"
+                "\nThe same data directory served by one process and by `--workers 2` (processes sharing the "
+                "listener and the storage, caches kept coherent by the shared generation). wrk needs CPU too, "
+                "on the same 2 cores.\n"
             )
 
     boto = results.get("boto3") or {}
