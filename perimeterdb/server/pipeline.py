@@ -6,11 +6,16 @@ For a DynamoDB request (JSON 1.0), in the order DynamoDB's front end checks thin
  3. JSON decoding (``SerializationException``);
  4. the operation from ``X-Amz-Target`` (``UnknownOperationException``);
  5. SigV4 over the raw request, giving a Principal;
- 6. the network origin of the connection;
+ 6. (the network origin of the connection was derived by the app, ``server/network.py``;
+    an endpoint listener reached from outside its VPC never gets this far);
  7. validation of the body against the operation's input shape;
  8. authorization of every (action, resource) pair the operation touches;
  9. the operation itself;
-10. the response, or the error, encoded once.
+10. the response, or the error, encoded once;
+11. the audit record, written before the response leaves.
+
+IAM and STS (query protocol) go through ``query_protocol.py`` and Organizations (JSON 1.1) through
+``organizations/http.py``, with the same steps.
 """
 
 from __future__ import annotations
