@@ -21,12 +21,12 @@ import logging
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from functools import lru_cache
 from typing import Any, Protocol
 
 from perimeterdb import errors, policy
 from perimeterdb.auth.principal import Principal
 from perimeterdb.policy import CompiledPolicy, PolicyKind, PolicyRef, PolicySet, Response
+from perimeterdb.policy.context import iso_second
 from perimeterdb.server.network import NetworkOrigin
 
 log = logging.getLogger(__name__)
@@ -52,11 +52,6 @@ class _IdentitySide:
     identity: tuple[CompiledPolicy, ...]
     boundary: CompiledPolicy | None
     session: tuple[CompiledPolicy, ...] | None
-
-
-@lru_cache(maxsize=8)
-def _iso_second(epoch: int) -> str:
-    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _arn_account(arn: str) -> str | None:
@@ -165,7 +160,7 @@ class Authorizer:
         )
         # Only the clock and the request's own keys change from one request to the next.
         now = time.time()
-        dynamic: dict[str, object] = {"aws:CurrentTime": _iso_second(int(now)), "aws:EpochTime": int(now)}
+        dynamic: dict[str, object] = {"aws:CurrentTime": iso_second(int(now)), "aws:EpochTime": int(now)}
         if principal.mfa_authenticated and principal.mfa_auth_time:
             dynamic["aws:MultiFactorAuthAge"] = int(now - principal.mfa_auth_time)
         for tag_key, tag_value in (request_tags or {}).items():

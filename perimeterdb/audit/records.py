@@ -20,6 +20,8 @@ from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
 
+from perimeterdb.policy.context import iso_second
+
 _IDENTITY_TYPES = {"User": "IAMUser", "Account": "Root", "AssumedRole": "AssumedRole", "FederatedUser": "FederatedUser"}
 _DYNAMODB_KEPT = {"TableName": "tableName", "IndexName": "indexName", "Key": "key", "Limit": "limit",
                   "Select": "select", "ConsistentRead": "consistentRead", "ReturnValues": "returnValues"}
@@ -28,14 +30,9 @@ _MAX_PARAM_CHARS = 8192
 
 def iso_now(moment: datetime | None = None) -> str:
     if moment is None:
-        return _iso_second(int(time.time()))
+        return iso_second(int(time.time()))
     return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
-
-@lru_cache(maxsize=8)
-def _iso_second(epoch: int) -> str:
-    """CloudTrail's eventTime has whole seconds: format each second once, not once per request."""
-    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def user_identity(principal: Any) -> dict[str, Any]:

@@ -93,11 +93,11 @@ def _normalise(value: object) -> ContextValue | None:
 def _iso(dt: datetime) -> str:
     if dt.tzinfo is None:
         dt = dt.replace(tzinfo=UTC)
-    return _iso_second(int(dt.timestamp()))
+    return iso_second(int(dt.timestamp()))
 
 
 @lru_cache(maxsize=64)
-def _iso_second(epoch: int) -> str:
+def iso_second(epoch: int) -> str:
     """ISO 8601 text of one second; cached because every request in that second asks for it."""
     return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
