@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import platform
-import random
 import shutil
 import signal
 import socket
@@ -32,17 +31,10 @@ def log(message: str) -> None:
     print(f"[bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
 
 
-def free_port() -> int:
-    """A free port below the ephemeral range (a leftover TIME_WAIT there can collide with a fixed port)."""
-    for _ in range(200):
-        port = random.randint(20000, 32000)
-        with socket.socket() as s:
-            try:
-                s.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return port
-    raise RuntimeError("no free port")
+# The test support's port picker (below the ephemeral range), shared rather than written again.
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+from tests.support.server import free_port  # noqa: E402, F401 (re-exported to the harness)
 
 
 def cpu_seconds(pid: int) -> float:
