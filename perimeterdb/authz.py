@@ -12,6 +12,14 @@ For each pair the authorizer gathers what applies, builds the request context an
 Every policy document is compiled once (cached by kind, id and content); the principal's identity side
 is cached per principal and dropped when the identity store's generation moves. A denial raises
 AccessDeniedException with AWS's message, rendered from the decision itself.
+
+Decisions are memoised. The engine is a pure function of the policies, the principal, the action, the
+resource and the condition keys it reads, and every key read goes through ``ContextKeys.lookup``. So the
+first decision for (principal, origin, action, resource, region) records the keys the evaluation looked up
+with their values, and a later request reuses the ``Response`` only while those keys have the same values
+(``aws:CurrentTime`` read by a policy therefore expires the entry every second). Any metadata change
+(policies, tables, organizations, network: every ``meta:`` write) bumps the storage generation, and
+``Runtime.sync_caches`` then calls ``invalidate()``, which retires every entry.
 """
 
 from __future__ import annotations
@@ -19,6 +27,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -26,7 +35,7 @@ from typing import Any, Protocol
 from perimeterdb import errors, policy
 from perimeterdb.auth.principal import Principal
 from perimeterdb.policy import CompiledPolicy, PolicyKind, PolicyRef, PolicySet, Response
-from perimeterdb.policy.context import iso_second
+from perimeterdb.policy.context import ContextKeys, iso_second
 from perimeterdb.server.network import NetworkOrigin
 
 log = logging.getLogger(__name__)
@@ -54,6 +63,37 @@ class _IdentitySide:
     session: tuple[CompiledPolicy, ...] | None
 
 
+# Condition keys a request computes lazily (DynamoDB's ``dynamodb:*`` keys need the table's schema): asked
+# for only when a policy reads one of them. They may not shadow global keys, which start with "aws:".
+LazyKeys = Callable[[], Awaitable[Mapping[str, object]]]
+
+
+class _RecordingKeys(ContextKeys):
+    """The request's keys, remembering every lookup the evaluation makes (and what it found)."""
+
+    __slots__ = ("seen",)
+
+    def lookup(self, lower_key: str) -> Any:
+        value = self._data.get(lower_key)
+        self.seen[lower_key] = value
+        return value
+
+
+@dataclass(slots=True)
+class _Memo:
+    """One remembered decision and what it depended on."""
+
+    principal: Principal
+    origin: NetworkOrigin
+    epoch: int
+    info: policy.PrincipalInfo
+    resource_account: str | None
+    base: ContextKeys
+    depends_on: tuple[tuple[str, Any], ...]  # (lower-case key, value found) of every lookup
+    needs_lazy: bool  # a looked-up key lies outside the global "aws:" keys
+    response: Response
+
+
 def _arn_account(arn: str) -> str | None:
     """The owning account of a resource ARN; ``None`` for AWS-owned resources (``arn:aws:iam::aws:…``)."""
     parts = arn.split(":", 5)
@@ -77,6 +117,13 @@ class Authorizer:
         self._principals: dict[tuple[Any, ...], _IdentitySide] = {}
         self._static: dict[tuple[Any, ...], tuple[Any, Any, Any]] = {}
         self._tables: dict[str, tuple[Any, CompiledPolicy | None, dict[str, str] | None]] = {}
+        self._memo: dict[tuple[int, int, str, str, str], _Memo] = {}
+        self.epoch = 0
+
+    def invalidate(self) -> None:
+        """Metadata changed somewhere: no remembered decision may be reused."""
+        self.epoch += 1
+        self._memo.clear()
 
     # --- compilation and caches --------------------------------------------------------------------------
 
@@ -133,14 +180,34 @@ class Authorizer:
         origin: NetworkOrigin,
         region: str,
         *,
-        extra_keys: dict[str, object] | None = None,
+        extra_keys: Mapping[str, object] | LazyKeys | None = None,
         request_tags: dict[str, str] | None = None,
         tag_keys: list[str] | None = None,
         resource_policy: tuple[PolicyKind, str, str] | None = None,
         resource_tags: dict[str, str] | None = None,
     ) -> tuple[policy.RequestContext, Response]:
         """Decide one request. ``resource_policy`` (kind, id, document) names the resource's policy when
-        the resource is not a table, e.g. a role's trust policy for ``sts:AssumeRole``."""
+        the resource is not a table, e.g. a role's trust policy for ``sts:AssumeRole``. ``extra_keys`` may
+        be a coroutine function giving the keys, called only when a policy reads a non-global key."""
+        now = time.time()
+        memo_key: tuple[int, int, str, str, str] | None = None
+        if resource_policy is None and resource_tags is None and request_tags is None and tag_keys is None:
+            memo_key = (id(principal), id(origin), action, resource, region)
+            memo = self._memo.get(memo_key)
+            if (
+                memo is not None
+                and memo.principal is principal
+                and memo.origin is origin
+                and memo.epoch == self.epoch
+            ):
+                found, extra_keys = await self._recall(memo, principal, now, extra_keys)
+                if found is not None:
+                    return policy.RequestContext(memo.info, action, resource, memo.resource_account, found), (
+                        memo.response
+                    )
+        epoch = self.epoch
+        if callable(extra_keys):
+            extra_keys = dict(await extra_keys())
         side = await self._identity_side(principal)
         resource_account = _arn_account(resource) or (principal.account if resource == "*" else None)
         compiled_resource_policy: CompiledPolicy | None = None
@@ -159,10 +226,7 @@ class Authorizer:
             principal, principal_place, origin, region, resource_account, resource_place, resource_tags
         )
         # Only the clock and the request's own keys change from one request to the next.
-        now = time.time()
-        dynamic: dict[str, object] = {"aws:CurrentTime": iso_second(int(now)), "aws:EpochTime": int(now)}
-        if principal.mfa_authenticated and principal.mfa_auth_time:
-            dynamic["aws:MultiFactorAuthAge"] = int(now - principal.mfa_auth_time)
+        dynamic = self._clock_keys(principal, now)
         for tag_key, tag_value in (request_tags or {}).items():
             dynamic[f"aws:RequestTag/{tag_key}"] = tag_value
         if tag_keys is not None:
@@ -170,6 +234,12 @@ class Authorizer:
         if extra_keys:
             dynamic.update(extra_keys)
         keys = base_keys.merged(dynamic)
+        recording = None
+        if memo_key is not None:
+            recording = _RecordingKeys()
+            recording._data = keys._data
+            recording.seen = {}
+            keys = recording
         ctx = policy.RequestContext(info, action, resource, resource_account, keys)
         in_org = principal_place is not None
         resource_in_org = resource_place is not None
@@ -189,7 +259,54 @@ class Authorizer:
                 in_org and resource_in_org and principal_place.org_id == resource_place.org_id  # type: ignore[union-attr]
             ),
         )
-        return ctx, policy.decide(ctx, policies)
+        response = policy.decide(ctx, policies)
+        if memo_key is not None and recording is not None:
+            lazy_names = {k.lower() for k in extra_keys or ()}
+            if not any(name.startswith("aws:") for name in lazy_names):
+                if len(self._memo) > 20_000:
+                    self._memo.clear()
+                self._memo[memo_key] = _Memo(
+                    principal,
+                    origin,
+                    epoch,
+                    info,
+                    resource_account,
+                    base_keys,
+                    tuple(recording.seen.items()),
+                    any(not k.startswith("aws:") for k in recording.seen),
+                    response,
+                )
+        return ctx, response
+
+    @staticmethod
+    def _clock_keys(principal: Principal, now: float) -> dict[str, object]:
+        keys: dict[str, object] = {"aws:CurrentTime": iso_second(int(now)), "aws:EpochTime": int(now)}
+        if principal.mfa_authenticated and principal.mfa_auth_time:
+            keys["aws:MultiFactorAuthAge"] = int(now - principal.mfa_auth_time)
+        return keys
+
+    async def _recall(
+        self,
+        memo: _Memo,
+        principal: Principal,
+        now: float,
+        extra_keys: Mapping[str, object] | LazyKeys | None,
+    ) -> tuple[ContextKeys | None, Mapping[str, object] | LazyKeys | None]:
+        """This request's keys, if every key the remembered evaluation read has the same value now; and
+        the request's own keys, computed if they had to be (so that they are not computed twice)."""
+        dynamic = self._clock_keys(principal, now)
+        if extra_keys is not None and (memo.needs_lazy or not callable(extra_keys)):
+            if callable(extra_keys):
+                extra_keys = dict(await extra_keys())
+            if any(k[:4].lower() == "aws:" for k in extra_keys):
+                return None, extra_keys  # request keys shadowing global ones: decide afresh
+            dynamic.update(extra_keys)
+        keys = memo.base.merged(dynamic)
+        lookup = keys.lookup
+        for name, value in memo.depends_on:
+            if lookup(name) != value:
+                return None, extra_keys
+        return keys, extra_keys
 
     def _table_facts(self, table: Any) -> tuple[CompiledPolicy | None, dict[str, str] | None]:
         """A table's compiled resource policy and its tags, once per stored description."""

@@ -40,6 +40,11 @@ def decode_item(raw: bytes | None) -> Item | None:
     return orjson.loads(raw) if raw is not None else None
 
 
+def wire_item(raw: bytes) -> orjson.Fragment:
+    """A stored item, to be embedded as it is in a response encoded with ``orjson.dumps``."""
+    return orjson.Fragment(raw)
+
+
 def write_changes(table: Table, key: RowKey, old: Item | None, new: Item | None) -> list[RowChange]:
     """The row changes that replace ``old`` by ``new`` (``None`` deletes) for one item and its indexes."""
     changes: list[RowChange] = [Put(key, encode_item(new)) if new is not None else Delete(key)]

@@ -89,6 +89,13 @@ async def _dynamodb_keys(call: Call, resource: str, body: dict[str, Any]) -> dic
     return condition_keys.request_keys(table, body)
 
 
+def _lazy_dynamodb_keys(call: Call, resource: str, body: dict[str, Any]) -> Any:
+    async def keys() -> dict[str, object]:
+        return await _dynamodb_keys(call, resource, body)
+
+    return keys
+
+
 async def handle(rt: Runtime, req: IncomingRequest) -> wire.HttpResponse:
     request_id = wire.new_request_id()
     rt.sync_caches()
@@ -153,7 +160,7 @@ async def handle_dynamodb(
         )
 
         # 8. Authorization of each (action, resource) pair, with DynamoDB's condition keys.
-        async def authorize(action: str, resource: str, keys: dict[str, object] | None = None) -> None:
+        async def authorize(action: str, resource: str, keys: Any = None) -> None:
             await rt.authorizer.authorize(
                 principal, action, resource, req.origin, verified.region, call, extra_keys=keys
             )
@@ -161,8 +168,10 @@ async def handle_dynamodb(
         call.authorize = authorize
         for pair in operation.authorizations(body, call):
             action, resource = pair[0], pair[1]
-            keys = pair[2] if len(pair) > 2 else await _dynamodb_keys(call, resource, body)
-            await authorize(action, resource, keys)
+            if len(pair) > 2:
+                await authorize(action, resource, pair[2])
+            else:  # the dynamodb:* keys are worked out only if a policy reads one (authz.LazyKeys)
+                await authorize(action, resource, _lazy_dynamodb_keys(call, resource, body))
         # 9. The operation.
         result = await operation.run(body, call)
         # 10. The response.

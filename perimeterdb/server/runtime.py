@@ -38,6 +38,7 @@ class Runtime:
             self.seen_generation = current
             self.catalog.invalidate()
             self.identities.changed()
+            self.authorizer.invalidate()
             if self.organizations is not None and hasattr(self.organizations, "invalidate"):
                 self.organizations.invalidate()
 

@@ -55,7 +55,9 @@ class _Job:
         self.keys = keys
         self.decide = decide
         self.loop = loop
-        self.future: asyncio.Future[Any] | Future[Any] = loop.create_future() if loop is not None else Future()
+        self.future: asyncio.Future[Any] | Future[Any] = (
+            loop.create_future() if loop is not None else Future()
+        )
 
 
 def _settle(outcomes: list[tuple[_Job, Any, BaseException | None]]) -> None:
@@ -212,14 +214,17 @@ class SQLiteEngine:
 
         await self.atomic((), drop)
 
-    def _run_job(self, conn: sqlite3.Connection, job: _Job) -> Any:
+    def _decide_job(self, conn: sqlite3.Connection, job: _Job) -> Decision:
+        """Read a job's rows and let it decide. Writes nothing, so a job that raises here leaves no trace."""
         current: list[bytes | None] = []
         for k in job.keys:
             row = conn.execute(
                 "SELECT val FROM rows WHERE space=? AND hh=? AND hk=? AND rk=?", (k.space, k.hh, k.hk, k.rk)
             ).fetchone()
             current.append(row[0] if row else None)
-        decision = job.decide(current)
+        return job.decide(current)
+
+    def _apply(self, conn: sqlite3.Connection, decision: Decision) -> None:
         for change in decision.changes:
             k = change.key
             if k.space.startswith("meta:"):
@@ -233,7 +238,6 @@ class SQLiteEngine:
                 conn.execute(
                     "DELETE FROM rows WHERE space=? AND hh=? AND hk=? AND rk=?", (k.space, k.hh, k.hk, k.rk)
                 )
-        return decision.result
 
     def _writer_loop(self) -> None:
         conn = self._writer_conn
@@ -256,31 +260,21 @@ class SQLiteEngine:
             self._meta_changed = False
             try:
                 conn.execute("BEGIN IMMEDIATE")
-                if len(batch) == 1:  # alone in its transaction: no savepoint needed
-                    job = batch[0]
+                # A job decides before it writes, and a decision that raises (a failed condition) has
+                # written nothing: no savepoint is needed to undo it. A failing write statement is a
+                # failure of the database, not of the job: the whole batch is rolled back (below).
+                for job in batch:
                     try:
-                        outcomes.append((job, self._run_job(conn, job), None))
-                    except BaseException as exc:
+                        decision = self._decide_job(conn, job)
+                    except BaseException as exc:  # the job's own failure (e.g. a condition)
                         outcomes.append((job, None, exc))
-                        conn.execute("ROLLBACK")
-                    else:
-                        conn.execute("COMMIT")
-                else:
-                    for job in batch:
-                        conn.execute("SAVEPOINT job")
-                        try:
-                            result = self._run_job(conn, job)
-                        except BaseException as exc:  # the job's own failure: undo only its rows
-                            conn.execute("ROLLBACK TO job")
-                            conn.execute("RELEASE job")
-                            outcomes.append((job, None, exc))
-                        else:
-                            conn.execute("RELEASE job")
-                            outcomes.append((job, result, None))
-                    conn.execute("COMMIT")
+                        continue
+                    self._apply(conn, decision)
+                    outcomes.append((job, decision.result, None))
+                conn.execute("COMMIT")
                 if self._meta_changed:
                     self.generation.bump()
-            except Exception as exc:  # the commit itself failed: nothing in the batch is durable
+            except Exception as exc:  # a write or the commit failed: nothing in the batch is durable
                 log.exception("storage commit failed")
                 try:
                     conn.execute("ROLLBACK")

@@ -77,6 +77,39 @@ def test_inline_policy_takes_effect_on_the_next_request(user_client: Any, hash_t
     assert exc.value.response["Error"]["Code"] == "AccessDeniedException"
 
 
+def test_remembered_decisions_follow_the_keys_the_policy_reads(
+    user_client: Any, hash_table: str, ddb: Any
+) -> None:
+    """The authorizer reuses a decision only while the condition keys it read are unchanged: the same
+    principal, action and table alternate between allowed and denied as dynamodb:LeadingKeys changes."""
+    iam, client, name = user_client
+    table_arn = ddb.describe_table(TableName=hash_table)["Table"]["TableArn"]
+    policy = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Action": "dynamodb:GetItem",
+                "Resource": table_arn,
+                "Condition": {"ForAllValues:StringEquals": {"dynamodb:LeadingKeys": ["${aws:username}"]}},
+            }
+        ],
+    }
+    iam.put_user_policy(UserName=name, PolicyName="own", PolicyDocument=json.dumps(policy))
+    for _ in range(3):
+        client.get_item(TableName=hash_table, Key={"pk": {"S": name}})
+        with pytest.raises(ClientError) as exc:
+            client.get_item(TableName=hash_table, Key={"pk": {"S": "other"}})
+        assert exc.value.response["Error"]["Code"] == "AccessDeniedException"
+    # A projection is not read by this policy, so it does not matter; the key still does.
+    client.get_item(TableName=hash_table, Key={"pk": {"S": name}}, ProjectionExpression="pk")
+    policy["Statement"][0]["Condition"]["ForAllValues:StringEquals"]["dynamodb:LeadingKeys"] = ["other"]
+    iam.put_user_policy(UserName=name, PolicyName="own", PolicyDocument=json.dumps(policy))
+    client.get_item(TableName=hash_table, Key={"pk": {"S": "other"}})
+    with pytest.raises(ClientError):
+        client.get_item(TableName=hash_table, Key={"pk": {"S": name}})
+
+
 def test_list_tables_is_authorized_on_star(user_client: Any) -> None:
     iam, client, name = user_client
     with pytest.raises(ClientError) as exc:

@@ -1,0 +1,136 @@
+"""The application's own cost per request, without HTTP: the ASGI app called in a loop, in process.
+
+    .venv/bin/python bench/app_loop.py [--ops GetItem,PutItem] [--n 5000] [--profile]
+
+It starts a real server from the bench world (authorization fully on: SCP, endpoint, role session,
+resource policy), seeds it through that server, then opens a second runtime on the same data directory in
+this process (as a ``serve --workers 2`` sibling would) and drives the ASGI app directly with the
+pre-signed requests, as if they came through the VPC endpoint's listener. What it prints is the app's CPU
+per request: the part of the server that is ours, to set beside the raw ASGI ceiling's ~55 µs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import cProfile
+import pstats
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import world_setup
+from presign import sign_all
+from workloads import WORKLOADS, bodies
+
+CONCURRENCY = 1
+
+
+def scope_and_body(raw: bytes, endpoint_port: int) -> tuple[dict[str, Any], bytes]:
+    head, _, body = raw.partition(b"\r\n\r\n")
+    lines = head.split(b"\r\n")
+    headers = [tuple(line.split(b": ", 1)) for line in lines[1:]]
+    scope = {
+        "type": "http",
+        "method": "POST",
+        "path": "/",
+        "raw_path": b"/",
+        "query_string": b"",
+        "headers": [(k.lower(), v) for k, v in headers],
+        "client": ("127.0.0.1", 40000),
+        "server": ("127.0.0.1", endpoint_port),
+        "scheme": "http",
+    }
+    return scope, body
+
+
+async def drive(app: Any, requests: list[tuple[dict[str, Any], bytes]], n: int) -> tuple[float, int]:
+    statuses: dict[int, int] = {}
+
+    async def send(message: dict[str, Any]) -> None:
+        if message["type"] == "http.response.start":
+            statuses[message["status"]] = statuses.get(message["status"], 0) + 1
+
+    async def worker(offset: int, count: int) -> None:
+        for i in range(offset, offset + count):
+            scope, body = requests[i % len(requests)]
+            message = {"type": "http.request", "body": body, "more_body": False}
+
+            async def receive(message: dict[str, Any] = message) -> dict[str, Any]:
+                return message
+
+            await app(scope, receive, send)
+
+    start = time.process_time()
+    per = n // CONCURRENCY
+    await asyncio.gather(*(worker(k * per, per) for k in range(CONCURRENCY)))
+    elapsed = time.process_time() - start
+    bad = sum(v for k, v in statuses.items() if k != 200)
+    return elapsed, bad
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--ops", default="GetItem,PutItem,UpdateItem,Query")
+    parser.add_argument("--n", type=int, default=4000)
+    parser.add_argument("--profile", action="store_true")
+    parser.add_argument("--concurrency", type=int, default=1, help="requests in flight (wrk uses 16)")
+    parser.add_argument("--uvloop", action="store_true")
+    args = parser.parse_args()
+    global CONCURRENCY
+    CONCURRENCY = args.concurrency
+
+    from perimeterdb import cli_world
+    from perimeterdb.config import Settings
+    from perimeterdb.server.app import PerimeterApp
+    from perimeterdb.server.runtime import open_runtime
+
+    with tempfile.TemporaryDirectory(prefix="pdb-app-loop-") as tmp:
+        work = Path(tmp)
+        system, key = world_setup.start(work, "pdb", "authz")
+        try:
+            config = world_setup.configure(system, key)
+            settings = Settings(data_dir=system.data_dir, listeners=())
+            runtime = open_runtime(settings)
+            app = PerimeterApp(runtime)
+            cli_world.configure_app(app, runtime)
+            by_name = {
+                w.name.split(" (")[0].replace(" items", "").replace("Query ", "Query"): w for w in WORKLOADS
+            }
+            by_name.setdefault("UpdateItem", by_name["UpdateItem"])
+            by_name["Query"] = by_name["Query10"]
+            loop = asyncio.new_event_loop()
+            if args.uvloop:
+                import uvloop
+
+                loop = uvloop.new_event_loop()
+            for op in args.ops.split(","):
+                workload = by_name[op]
+                raws = sign_all(system.host, workload.operation, bodies(workload), config.creds)
+                requests = [scope_and_body(r, system.port) for r in raws]
+                loop.run_until_complete(drive(app, requests, min(500, args.n)))  # warm caches
+                profiler = cProfile.Profile() if args.profile else None
+                if profiler:
+                    profiler.enable()
+                elapsed, bad = loop.run_until_complete(drive(app, requests, args.n))
+                if profiler:
+                    profiler.disable()
+                print(
+                    f"{op:12s} {1e6 * elapsed / args.n:8.1f} µs/request (app only){'  non-200: ' + str(bad) if bad else ''}"
+                )
+                if profiler:
+                    stats = pstats.Stats(profiler)
+                    stats.sort_stats("tottime").print_stats(30)
+                    stats.sort_stats("cumulative").print_stats(45)
+            runtime.close()
+        finally:
+            system.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
