@@ -8,13 +8,13 @@ as perimeterdb's is (TCP_NODELAY on the listening socket, keep-alive 60 s, no ac
 
 from __future__ import annotations
 
-import asyncio
 import socket
 import sys
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 import uvicorn
+import uvloop
 
 BODY = b"{}"
 HEADERS = [
@@ -65,7 +65,8 @@ def main() -> None:
         timeout_keep_alive=60,
         server_header=False,
     )
-    asyncio.run(uvicorn.Server(config).serve(sockets=[sock]))
+    # As perimeterdb's server does (cli._run_loop): uvloop, since Server.serve ignores loop="uvloop".
+    uvloop.run(uvicorn.Server(config).serve(sockets=[sock]))
 
 
 if __name__ == "__main__":

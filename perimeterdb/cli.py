@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import gc
 import logging
 import os
 import signal
@@ -106,6 +107,17 @@ async def _serve_all(servers: list[tuple[Any, list[socket.socket]]]) -> None:
             await asyncio.gather(*others, return_exceptions=True)
 
 
+def _run_loop(main: Any) -> None:
+    """Run the server's coroutine on uvloop where it exists (uvicorn's ``loop=`` setting only applies
+    to ``uvicorn.run``, not to ``Server.serve`` on sockets we made): it halves the event loop's cost."""
+    try:
+        import uvloop
+    except ImportError:
+        asyncio.run(main)
+        return
+    uvloop.run(main)
+
+
 def _run_worker(settings: Settings, sockets: list[socket.socket], *, primary: bool) -> None:
     """One server process: its own runtime (storage connections, caches) on the shared sockets."""
     from perimeterdb.server.app import PerimeterApp
@@ -115,8 +127,12 @@ def _run_worker(settings: Settings, sockets: list[socket.socket], *, primary: bo
     runtime.primary = primary  # only one process runs the background loops (TTL, index backfills)
     app = PerimeterApp(runtime)
     cli_world.configure_app(app, runtime)  # VPC endpoint listeners -> network origins
+    # Everything built so far lives as long as the process: move it out of the collector's sight, so
+    # that full collections during requests do not walk it again and again (a p99 cost under load).
+    gc.collect()
+    gc.freeze()
     try:
-        asyncio.run(_serve_all(_uvicorn_servers(app, settings, sockets)))
+        _run_loop(_serve_all(_uvicorn_servers(app, settings, sockets)))
     finally:
         runtime.close()
 

@@ -55,16 +55,31 @@ def _addresses(scope: dict[str, Any]) -> tuple[str, str, int, bool]:
     return source, str(server[0]), int(server[1] or 0), scope.get("scheme") == "https"
 
 
+_PUBLIC_ORIGINS: dict[tuple[str, str, int, bool], NetworkOrigin] = {}
+
+
 def origin_from_scope(scope: dict) -> NetworkOrigin:  # type: ignore[type-arg]
-    """The origin when no VPC endpoints are configured: every listener is public."""
-    source, local, port, secure = _addresses(scope)
-    return NetworkOrigin(source_ip=source, local_ip=local, local_port=port, secure=secure)
+    """The origin when no VPC endpoints are configured: every listener is public.
+
+    One value per address, shared by the requests from it: the authorizer remembers decisions per origin
+    object, and a fresh object per request would defeat that."""
+    addresses = _addresses(scope)
+    found = _PUBLIC_ORIGINS.get(addresses)
+    if found is None:
+        source, local, port, secure = addresses
+        found = NetworkOrigin(source_ip=source, local_ip=local, local_port=port, secure=secure)
+        if len(_PUBLIC_ORIGINS) > 4096:
+            _PUBLIC_ORIGINS.clear()
+        _PUBLIC_ORIGINS[addresses] = found
+    return found
 
 
 class OriginResolver:
     """``scope -> NetworkOrigin`` for a configured network world (use as ``PerimeterApp.origin_for``)."""
 
-    def __init__(self, world: NetworkWorld, org_of: dict[str, tuple[str, tuple[str, ...]]] | None = None) -> None:
+    def __init__(
+        self, world: NetworkWorld, org_of: dict[str, tuple[str, tuple[str, ...]]] | None = None
+    ) -> None:
         self.world = world
         self.org_of = org_of or {}  # account -> (org id, org paths), for aws:VpceOrgID / VpceOrgPaths
         self._known: dict[tuple[str, str, int, bool], NetworkOrigin] = {}
@@ -94,8 +109,15 @@ class OriginResolver:
                 f"which is outside {endpoint.vpc_id} {list(vpc.cidr_blocks) if vpc else []}"
             )
             log.warning("SPOOFING ATTEMPT refused: %s", reason)
-            return NetworkOrigin(source_ip=source, local_ip=local, local_port=port, secure=secure,
-                                 vpce_id=endpoint.id, vpc_id=endpoint.vpc_id, refused=reason)
+            return NetworkOrigin(
+                source_ip=source,
+                local_ip=local,
+                local_port=port,
+                secure=secure,
+                vpce_id=endpoint.id,
+                vpc_id=endpoint.vpc_id,
+                refused=reason,
+            )
         org_id, org_paths = self.org_of.get(vpc.account, (None, ()))
         return NetworkOrigin(
             source_ip=source,

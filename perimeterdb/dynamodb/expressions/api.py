@@ -21,6 +21,12 @@ from perimeterdb.dynamodb.expressions.parser import (
     parse_projection,
     parse_update,
 )
+from perimeterdb.dynamodb.expressions.rebind import (
+    RebindRefused,
+    rebind_condition,
+    rebind_update,
+    reusable,
+)
 from perimeterdb.dynamodb.expressions.resolve import (
     Bindings,
     resolve_condition,
@@ -145,7 +151,24 @@ def compile_request_expressions(
         raise validation("ExpressionAttributeNames can only be specified when using expressions")
     if values is not None and not [p for p in used if p != "ProjectionExpression"]:
         _values_without_expressions(operation)
-    bindings = Bindings(names=_check_names(names), values=_check_values(values))
+    checked_names = _check_names(names)
+    checked_values = _check_values(values)
+    template_key = (
+        update,
+        condition,
+        key_condition,
+        filter,
+        projection,
+        tuple(checked_names.items()),
+        tuple((name, next(iter(value))) for name, value in checked_values.items()),
+    )
+    template = _TEMPLATES.get(template_key)
+    if template is not None:
+        try:
+            return _with_values(template, checked_values)
+        except RebindRefused:
+            pass  # a content check fails: bind from scratch below, which raises DynamoDB's error
+    bindings = Bindings(names=checked_names, values=checked_values)
 
     bound_update = resolve_update(parse_update(update), bindings) if update is not None else None
     bound_condition = (
@@ -168,13 +191,51 @@ def compile_request_expressions(
     )
     bindings.check_unused()
     clauses = tuple(key_conditions(bound_key)) if bound_key is not None else None
-    return BoundExpressions(
+    bound = BoundExpressions(
         condition=bound_condition,
         update=bound_update,
         projection=bound_projection,
         filter=bound_filter,
         key_condition=bound_key,
         key_clauses=clauses,
+    )
+    if reusable(bound_update, bound_condition, bound_key, bound_filter):
+        if len(_TEMPLATES) >= _MAX_TEMPLATES:
+            _TEMPLATES.clear()
+        _TEMPLATES[template_key] = _with_values(bound, None)  # kept without this request's constants
+    return bound
+
+
+# Successful bindings by (texts, names, value types): see rebind.py for why that key is enough.
+_TEMPLATES: dict[tuple[Any, ...], BoundExpressions] = {}
+_MAX_TEMPLATES = 2048
+
+
+def _with_values(template: BoundExpressions, values: Mapping[str, Any] | None) -> BoundExpressions:
+    """The template with ``values`` as its constants (``None``: constants stripped, for keeping)."""
+    key_condition = (
+        rebind_condition(template.key_condition, values) if template.key_condition is not None else None
+    )
+    return BoundExpressions(
+        condition=rebind_condition(template.condition, values) if template.condition is not None else None,
+        update=rebind_update(template.update, values) if template.update is not None else None,
+        projection=template.projection,
+        filter=rebind_condition(template.filter, values) if template.filter is not None else None,
+        key_condition=key_condition,
+        key_clauses=_rebind_clauses(template.key_clauses, key_condition, values),
+    )
+
+
+def _rebind_clauses(
+    clauses: tuple[KeyClause, ...] | None, key_condition: Condition | None, values: Mapping[str, Any] | None
+) -> tuple[KeyClause, ...] | None:
+    if clauses is None or key_condition is None:
+        return None
+    if values is None or any(None in c.value_names for c in clauses):
+        return tuple(key_conditions(key_condition))
+    return tuple(
+        KeyClause(c.name, c.operator, tuple(values[n] for n in c.value_names), c.value_names)  # type: ignore[index]
+        for c in clauses
     )
 
 

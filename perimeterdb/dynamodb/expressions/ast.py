@@ -7,7 +7,7 @@ with placeholders replaced by real names (plain ``str``) and values replaced by 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 __all__ = [
@@ -59,9 +59,11 @@ class ValueRef:
 
 @dataclass(frozen=True, slots=True)
 class Literal:
-    """A resolved constant, in wire form (``{"S": "x"}``)."""
+    """A resolved constant, in wire form (``{"S": "x"}``); ``name`` is the ``:value`` it came from, if any
+    (it lets a bound expression be reused with another request's values: ``rebind.py``)."""
 
     value: dict[str, Any]
+    name: str | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,7 +9,7 @@ returns a ``KeyRange`` the storage layer can scan.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from perimeterdb.dynamodb.expressions.ast import (
@@ -39,6 +39,8 @@ class KeyClause:
     name: str
     operator: str
     values: tuple[dict[str, Any], ...]
+    # The ``:value`` each constant came from (see rebind.py); empty for the legacy KeyConditions.
+    value_names: tuple[str | None, ...] = field(default=(), compare=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,14 +114,16 @@ def _collect(node: Condition, clauses: list[KeyClause]) -> None:
         raise _invalid("Invalid condition in KeyConditionExpression: No key attribute specified")
     if any(clause.name == name for clause in clauses):
         raise _invalid("KeyConditionExpressions must only contain one condition per key")
-    values = tuple(o.value for o in operands if isinstance(o, Literal))
+    literals = [o for o in operands if isinstance(o, Literal)]
+    values = tuple(o.value for o in literals)
+    names = tuple(o.name for o in literals)
     if isinstance(node, Comparison):
         op = node.op if position == 0 else _FLIP[node.op]
-        clauses.append(KeyClause(name, _OPERATORS[op], values))
+        clauses.append(KeyClause(name, _OPERATORS[op], values, names))
     elif isinstance(node, Between):
-        clauses.append(KeyClause(name, "BETWEEN", values))
+        clauses.append(KeyClause(name, "BETWEEN", values, names))
     else:
-        clauses.append(KeyClause(name, "BEGINS_WITH", values))
+        clauses.append(KeyClause(name, "BEGINS_WITH", values, names))
 
 
 def check_key_schema(

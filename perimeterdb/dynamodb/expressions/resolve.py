@@ -134,7 +134,7 @@ class _Resolver:
             )
             return Literal({"NULL": True})
         self.bindings.used_values.add(ref.name)
-        return Literal(found)
+        return Literal(found, ref.name)
 
     def operand(self, operand: Operand) -> Operand:
         if isinstance(operand, Path):
