@@ -120,6 +120,7 @@ def record(pid: int, seconds: float, out: Path, rate: int = 200) -> Profile:
         "--format",
         "raw",
         "--threads",
+        "--subprocesses",  # serve --workers N: the workers are the supervisor's children
         "--output",
         str(out),
     ]

@@ -1,13 +1,17 @@
 """The ceiling: an empty ASGI handler on the same HTTP server as perimeterdb (uvicorn + httptools + uvloop).
 
-    python bench/raw_asgi.py PORT
+    python bench/raw_asgi.py PORT [WORKERS]
 
 It reads the whole body and answers ``{}`` with the headers a DynamoDB reply carries, on a listener set up
-as perimeterdb's is (TCP_NODELAY on the listening socket, keep-alive 60 s, no access log).
+as perimeterdb's is (TCP_NODELAY on the listening socket, keep-alive 60 s, no access log), and with as
+many processes on that socket as ``perimeterdb serve --workers`` would run.
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
+import signal
 import socket
 import sys
 from collections.abc import Awaitable, Callable
@@ -50,6 +54,7 @@ async def app(
 
 def main() -> None:
     port = int(sys.argv[1])
+    workers = int(sys.argv[2]) if len(sys.argv) > 2 else 1
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
@@ -65,8 +70,30 @@ def main() -> None:
         timeout_keep_alive=60,
         server_header=False,
     )
-    # As perimeterdb's server does (cli._run_loop): uvloop, since Server.serve ignores loop="uvloop".
-    uvloop.run(uvicorn.Server(config).serve(sockets=[sock]))
+    if workers <= 1:
+        # As perimeterdb's server does (cli._run_loop): uvloop, since Server.serve ignores loop="uvloop".
+        uvloop.run(uvicorn.Server(config).serve(sockets=[sock]))
+        return
+    children = []
+    for _ in range(workers):
+        pid = os.fork()
+        if pid == 0:
+            try:
+                uvloop.run(uvicorn.Server(config).serve(sockets=[sock]))
+            finally:
+                os._exit(0)
+        children.append(pid)
+
+    def stop(signum: int, _frame: object) -> None:
+        for child in children:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(child, signal.SIGTERM)
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    for _ in children:
+        with contextlib.suppress(ChildProcessError):
+            os.wait()
 
 
 if __name__ == "__main__":

@@ -25,6 +25,10 @@ def _num(x: float | None, digits: int = 0) -> str:
     return f"{x:,.{digits}f}"
 
 
+def _pct(a: float, b: float) -> str:
+    return f"{100 * a / b:.0f}%" if b else "-"
+
+
 def _ratio(a: float | None, b: float | None) -> str:
     if not a or not b:
         return "-"
@@ -163,6 +167,12 @@ def render(results: dict[str, Any]) -> str:
         f"requests (re-signed before every run), {plan['warmup']:.0f} s warm-up before each measured run; the "
         "latency-at-half-load runs pace 4 connections to half of that system's saturated rate.\n"
     )
+    workers = plan.get("workers", 1)
+    w(
+        f"Server processes: perimeterdb runs `serve --workers {workers}` (both configurations) and the raw "
+        f"ASGI ceiling runs {workers} processes on its socket, so that the ratios compare like with like; "
+        "moto and dynalite are single processes by design. Server CPU figures add up all the processes.\n"
+    )
 
     w("## Systems\n")
     for name in ORDER:
@@ -251,20 +261,32 @@ def render(results: dict[str, Any]) -> str:
 
     two = results.get("two_processes") or {}
     if two:
-        w("## `serve --workers 2` (GetItem, bootstrap admin, one data directory)\n")
+        n = two.get("workers", 2)
+        w(f"## One process against `serve --workers {n}` (GetItem, one data directory)\n")
         if "skipped" in two:
             w(f"- skipped: {two['skipped']}\n")
         else:
-            w("| one process req/s | `--workers 2` req/s (same wrk, same connections) | gain |")
-            w("|---|---|---|")
+            w(f"| system | one process req/s | `--workers {n}` req/s (same wrk, same connections) | gain |")
+            w("|---|---|---|---|")
             w(
-                f"| {two['one_process_rps']:,.0f} | {two['two_processes_rps']:,.0f} | "
+                f"| pdb admin | {two['one_process_rps']:,.0f} | {two['two_processes_rps']:,.0f} | "
                 f"{_ratio(two['two_processes_rps'], two['one_process_rps'])} |"
             )
+            if "raw_one_process_rps" in two:
+                w(
+                    f"| raw ASGI | {two['raw_one_process_rps']:,.0f} | {two['raw_workers_rps']:,.0f} | "
+                    f"{_ratio(two['raw_workers_rps'], two['raw_one_process_rps'])} |"
+                )
+                w(
+                    f"\nWith one process each, GetItem as the bootstrap admin is "
+                    f"{_pct(two['one_process_rps'], two['raw_one_process_rps'])} of the raw ASGI ceiling; "
+                    f"with {n} each, {_pct(two['two_processes_rps'], two['raw_workers_rps'])}."
+                )
             w(
-                "\nThe same data directory served by one process and by `--workers 2` (processes sharing the "
+                f"\nThe same data directory served by one process and by `--workers {n}` (processes sharing the "
                 "listener and the storage, caches kept coherent by the shared generation). wrk needs CPU too, "
-                "on the same 2 cores.\n"
+                "on the same cores. The throughput table above is measured with "
+                f"`--workers {n}` for perimeterdb and {n} processes for the raw ASGI ceiling.\n"
             )
 
     boto = results.get("boto3") or {}

@@ -78,6 +78,7 @@ class Plan:
     profile_seconds: float
     half_load_seconds: float
     workloads: list[str] = field(default_factory=list)
+    workers: int = 2
 
 
 def make_plan(args: argparse.Namespace) -> Plan:
@@ -87,6 +88,7 @@ def make_plan(args: argparse.Namespace) -> Plan:
         plan = Plan(False, 5, 1, 16, 5, 2, 1.0, [10_000, 100_000, 1_000_000], 240, 4, 6, 5)
     if args.seconds:
         plan.seconds = args.seconds
+    plan.workers = max(1, args.workers)
     if args.scale_sizes:
         plan.scale_sizes = [int(x) for x in args.scale_sizes.split(",")]
     plan.workloads = [
@@ -147,13 +149,13 @@ def measure(
 # --- the run ------------------------------------------------------------------------------------------------
 
 
-def start_authz(work: Path, notes: dict[str, list[str]]) -> System:
+def start_authz(work: Path, notes: dict[str, list[str]], workers: int) -> System:
     """From the bench world file when the build supports it; else plain, configured through the APIs."""
     label = "perimeterdb, authorization fully on"
     missing = world_file_support(need_example=False)
     if missing is None:
         try:
-            system, key = world_setup.start(work, AUTHZ, label)
+            system, key = world_setup.start(work, AUTHZ, label, _workers_args(workers))
             system.world_key = key
             return system
         except Exception as exc:
@@ -161,17 +163,28 @@ def start_authz(work: Path, notes: dict[str, list[str]]) -> System:
                 f"starting from the bench world file failed: {str(exc)[-300:]}"
             )
             shutil.rmtree(work / AUTHZ, ignore_errors=True)
-    return start_perimeterdb(work, AUTHZ, label)
+    return start_perimeterdb(work, AUTHZ, label, _workers_args(workers))
 
 
-def start_systems(work: Path, notes: dict[str, list[str]], only: set[str] | None) -> dict[str, System]:
+def _workers_args(workers: int) -> list[str]:
+    return ["--workers", str(workers)] if workers > 1 else []
+
+
+def start_systems(
+    work: Path, notes: dict[str, list[str]], only: set[str] | None, workers: int
+) -> dict[str, System]:
+    """perimeterdb (both configurations) and the raw ASGI ceiling run ``workers`` processes each: every
+    core, and the same count for the ceiling so that the ratio compares like with like."""
     systems: dict[str, System] = {}
     starters = (
-        (AUTHZ, lambda: start_authz(work, notes)),
-        (ADMIN, lambda: start_perimeterdb(work, ADMIN, "perimeterdb, bootstrap admin")),
+        (AUTHZ, lambda: start_authz(work, notes, workers)),
+        (
+            ADMIN,
+            lambda: start_perimeterdb(work, ADMIN, "perimeterdb, bootstrap admin", _workers_args(workers)),
+        ),
         ("moto", lambda: start_moto(work)),
         ("dynalite", lambda: start_dynalite(work)),
-        ("raw-asgi", lambda: start_raw_asgi(work)),
+        ("raw-asgi", lambda: start_raw_asgi(work, workers)),
     )
     for name, start in starters:
         if only and name not in only:
@@ -280,39 +293,55 @@ def run_half_load(
 
 
 def run_two_processes(systems: dict[str, System], plan: Plan, work: Path) -> dict[str, Any]:
-    """GetItem from ``serve --workers 2`` on the admin system's data directory, against one process.
+    """GetItem from one ``serve`` process on the admin system's data directory, against the admin system
+    itself (``--workers N``, N = plan.workers), and the same for the raw ASGI ceiling.
 
-    Both are loaded by the same wrk (same connections), so the ratio is what the second worker buys on this
-    machine, where wrk itself also needs CPU.
+    Each pair is loaded by the same wrk (same connections), so the ratio is what the extra workers buy on
+    this machine, where wrk itself also needs CPU.
     """
     admin = systems.get(ADMIN)
-    if admin is None or admin.data_dir is None:
+    if admin is None or admin.data_dir is None or plan.workers <= 1:
         return {}
     workload = next(w for w in WORKLOADS if w.operation == "GetItem")
-    second = None
+    single = raw_single = None
     try:
-        second = start_perimeterdb(
-            work, "perimeterdb-admin-2w", "two workers", ["--workers", "2"], data_dir=admin.data_dir
-        )
-        second.creds = admin.creds
+        single = start_perimeterdb(work, "perimeterdb-admin-1p", "one process", [], data_dir=admin.data_dir)
+        single.creds = admin.creds
         files = []
-        for system in (admin, second):
+        for system in (single, admin):
             path = work / f"two-{system.port}.bin"
             write_request_file(path, sign_all(system.host, "GetItem", bodies(workload), admin.creds))
             files.append(path)
-        single = wrk_driver.run(admin.port, files[0], seconds=plan.seconds, connections=plan.connections)
-        both = wrk_driver.run(second.port, files[1], seconds=plan.seconds, connections=plan.connections)
-        log(f"workers: {single.rps:.0f} req/s with one process, {both.rps:.0f} req/s with --workers 2")
-        return {
-            "one_process_rps": single.rps,
-            "two_processes_rps": both.rps,
-            "errors": single.errors + both.errors,
+        one = wrk_driver.run(single.port, files[0], seconds=plan.seconds, connections=plan.connections)
+        many = wrk_driver.run(admin.port, files[1], seconds=plan.seconds, connections=plan.connections)
+        log(
+            f"workers: {one.rps:.0f} req/s with one process, {many.rps:.0f} req/s with --workers {plan.workers}"
+        )
+        out: dict[str, Any] = {
+            "workers": plan.workers,
+            "one_process_rps": one.rps,
+            "two_processes_rps": many.rps,
+            "errors": one.errors + many.errors,
         }
+        raw = systems.get("raw-asgi")
+        if raw is not None:
+            raw_single = start_raw_asgi(work / "raw-1p", 1)
+            path = work / "two-raw.bin"
+            write_request_file(path, sign_all(raw.host, "GetItem", bodies(workload), admin.creds))
+            raw_one = wrk_driver.run(
+                raw_single.port, path, seconds=plan.seconds, connections=plan.connections
+            )
+            raw_many = wrk_driver.run(raw.port, path, seconds=plan.seconds, connections=plan.connections)
+            out["raw_one_process_rps"] = raw_one.rps
+            out["raw_workers_rps"] = raw_many.rps
+            log(f"raw ASGI: {raw_one.rps:.0f} req/s with one process, {raw_many.rps:.0f} with {plan.workers}")
+        return out
     except Exception as exc:
         return {"skipped": f"{type(exc).__name__}: {exc}"}
     finally:
-        if second is not None:
-            second.stop()
+        for system in (single, raw_single):
+            if system is not None:
+                system.stop()
 
 
 def run_boto(systems: dict[str, System], plan: Plan) -> dict[str, dict[str, Any]]:
@@ -394,7 +423,7 @@ def run_all(
     started: float,
 ) -> None:
     only = set(args.systems.split(",")) if args.systems else None
-    systems = start_systems(work, notes, only)
+    systems = start_systems(work, notes, only, plan.workers)
     try:
         results["authz"] = prepare(systems, notes)
         results["systems"] = {n: s.label for n, s in systems.items()}
@@ -446,6 +475,12 @@ def main() -> int:
         help="comma-separated subset of: " + ",".join([AUTHZ, ADMIN, "moto", "dynalite", "raw-asgi"]),
     )
     parser.add_argument("--workloads", help="comma-separated operations, e.g. GetItem,Query")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=os.cpu_count() or 1,
+        help="server processes for perimeterdb and the raw ASGI ceiling (default: one per core)",
+    )
     parser.add_argument("--scale-sizes", help="comma-separated item counts (default 10000,100000,1000000)")
     parser.add_argument(
         "--skip",

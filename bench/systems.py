@@ -133,9 +133,9 @@ def start_dynalite(work: Path) -> System:
     return System("dynalite", "dynalite", port, proc, Credentials("testing", "testing"))
 
 
-def start_raw_asgi(work: Path) -> System:
+def start_raw_asgi(work: Path, workers: int = 1) -> System:
     port = free_port()
-    args = [str(PROJECT_PYTHON), str(ROOT / "bench" / "raw_asgi.py"), str(port)]
+    args = [str(PROJECT_PYTHON), str(ROOT / "bench" / "raw_asgi.py"), str(port), str(workers)]
     proc = Process("raw-asgi", args, work / "raw-asgi" / "server.log").start()
     wait_for_port(port, proc, timeout=60)
     return System("raw-asgi", "raw ASGI (uvicorn+httptools)", port, proc, Credentials("testing", "testing"))

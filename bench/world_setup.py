@@ -155,7 +155,9 @@ def write_world(path: Path, endpoint_port: int, key: tuple[str, str]) -> Path:
     return path
 
 
-def start(work: Path, name: str, label: str) -> tuple[Any, tuple[str, str]]:
+def start(
+    work: Path, name: str, label: str, extra_args: list[str] | None = None
+) -> tuple[Any, tuple[str, str]]:
     """Start perimeterdb from the bench world; the returned System's port is the VPC endpoint's listener."""
     from common import free_port, wait_for_port
     from systems import start_perimeterdb
@@ -164,7 +166,7 @@ def start(work: Path, name: str, label: str) -> tuple[Any, tuple[str, str]]:
     key = caller_key()
     (work / name).mkdir(parents=True, exist_ok=True)
     path = write_world(work / name / "world.yaml", endpoint_port, key)
-    system = start_perimeterdb(work, name, label, ["--world", str(path)])
+    system = start_perimeterdb(work, name, label, ["--world", str(path), *(extra_args or [])])
     try:
         wait_for_port(endpoint_port, system.process, timeout=30)
     except Exception:

@@ -11,7 +11,9 @@ atomic: concurrent conditional increments lose no update.
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import logging
+import os
 import queue
 import sqlite3
 import threading
@@ -80,6 +82,7 @@ class SQLiteEngine:
         self.rows_read = 0
         # Bumped after every commit that changed metadata, for the other processes' caches.
         self.generation = Generation(path.with_name(path.name + ".generation"))
+        self._writer_lock = os.open(path.with_name(path.name + ".writer-lock"), os.O_RDWR | os.O_CREAT, 0o600)
         self._local = threading.local()
         writer = self._connect()
         writer.executescript(SCHEMA)
@@ -258,6 +261,10 @@ class SQLiteEngine:
                 batch.append(nxt)
             outcomes: list[tuple[_Job, Any, BaseException | None]] = []
             self._meta_changed = False
+            # Several server processes (serve --workers N) share the file. SQLite's own busy handler
+            # polls with sleeps of up to 100 ms, which made write latency spike under load; a blocking
+            # lock on a side file hands the database from one writer to the next as soon as it is free.
+            fcntl.flock(self._writer_lock, fcntl.LOCK_EX)
             try:
                 conn.execute("BEGIN IMMEDIATE")
                 # A job decides before it writes, and a decision that raises (a failed condition) has
@@ -281,6 +288,8 @@ class SQLiteEngine:
                 except sqlite3.Error:
                     pass
                 outcomes = [(job, None, exc) for job in batch]
+            finally:
+                fcntl.flock(self._writer_lock, fcntl.LOCK_UN)
             # Complete the callers only now that the batch is on disk: one wake-up per event loop.
             by_loop: dict[asyncio.AbstractEventLoop, list[tuple[_Job, Any, BaseException | None]]] = {}
             for outcome in outcomes:
@@ -305,4 +314,5 @@ class SQLiteEngine:
         self._queue.put(None)
         self._thread.join(timeout=10)
         self._writer_conn.close()
+        os.close(self._writer_lock)
         self.generation.close()
