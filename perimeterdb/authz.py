@@ -35,7 +35,7 @@ from typing import Any, Protocol
 from perimeterdb import errors, policy
 from perimeterdb.auth.principal import Principal
 from perimeterdb.policy import CompiledPolicy, PolicyKind, PolicyRef, PolicySet, Response
-from perimeterdb.policy.context import ContextKeys, iso_second
+from perimeterdb.policy.context import ContextKeys, iso_second, normalise_value
 from perimeterdb.server.network import NetworkOrigin
 
 log = logging.getLogger(__name__)
@@ -92,6 +92,7 @@ class _Memo:
     depends_on: tuple[tuple[str, Any], ...]  # (lower-case key, value found) of every lookup
     needs_lazy: bool  # a looked-up key lies outside the global "aws:" keys
     response: Response
+    decided: Decided  # what authorize() records, the same for every reuse
 
 
 def _arn_account(arn: str) -> str | None:
@@ -193,18 +194,13 @@ class Authorizer:
         memo_key: tuple[int, int, str, str, str] | None = None
         if resource_policy is None and resource_tags is None and request_tags is None and tag_keys is None:
             memo_key = (id(principal), id(origin), action, resource, region)
-            memo = self._memo.get(memo_key)
-            if (
-                memo is not None
-                and memo.principal is principal
-                and memo.origin is origin
-                and memo.epoch == self.epoch
-            ):
-                found, extra_keys = await self._recall(memo, principal, now, extra_keys)
-                if found is not None:
-                    return policy.RequestContext(memo.info, action, resource, memo.resource_account, found), (
-                        memo.response
-                    )
+            memo, extra_keys = await self._recall(memo_key, principal, origin, now, extra_keys)
+            if memo is not None:
+                dynamic = self._clock_keys(principal, now)
+                dynamic.update(extra_keys if extra_keys is not None and not callable(extra_keys) else {})
+                keys = memo.base.merged(dynamic)
+                ctx = policy.RequestContext(memo.info, action, resource, memo.resource_account, keys)
+                return ctx, memo.response
         epoch = self.epoch
         if callable(extra_keys):
             extra_keys = dict(await extra_keys())
@@ -275,6 +271,7 @@ class Authorizer:
                     tuple(recording.seen.items()),
                     any(not k.startswith("aws:") for k in recording.seen),
                     response,
+                    Decided(action, resource, response),
                 )
         return ctx, response
 
@@ -287,26 +284,44 @@ class Authorizer:
 
     async def _recall(
         self,
-        memo: _Memo,
+        memo_key: tuple[int, int, str, str, str],
         principal: Principal,
+        origin: NetworkOrigin,
         now: float,
         extra_keys: Mapping[str, object] | LazyKeys | None,
-    ) -> tuple[ContextKeys | None, Mapping[str, object] | LazyKeys | None]:
-        """This request's keys, if every key the remembered evaluation read has the same value now; and
-        the request's own keys, computed if they had to be (so that they are not computed twice)."""
-        dynamic = self._clock_keys(principal, now)
+    ) -> tuple[_Memo | None, Mapping[str, object] | LazyKeys | None]:
+        """The remembered decision, if every key its evaluation read has the same value now; and the
+        request's own keys, computed if they had to be (so that they are not computed twice)."""
+        memo = self._memo.get(memo_key)
+        if memo is None or memo.principal is not principal or memo.origin is not origin:
+            return None, extra_keys
+        if memo.epoch != self.epoch:
+            return None, extra_keys
+        current: dict[str, object] = {}
         if extra_keys is not None and (memo.needs_lazy or not callable(extra_keys)):
             if callable(extra_keys):
                 extra_keys = dict(await extra_keys())
-            if any(k[:4].lower() == "aws:" for k in extra_keys):
-                return None, extra_keys  # request keys shadowing global ones: decide afresh
-            dynamic.update(extra_keys)
-        keys = memo.base.merged(dynamic)
-        lookup = keys.lookup
+            for name, value in extra_keys.items():
+                lower = name.lower()
+                if lower.startswith("aws:"):
+                    return None, extra_keys  # request keys standing in for global ones: decide afresh
+                current[lower] = value
+        second = int(now)
         for name, value in memo.depends_on:
-            if lookup(name) != value:
+            if name in current:
+                found = normalise_value(current[name])
+            elif name == "aws:currenttime":
+                found = iso_second(second)
+            elif name == "aws:epochtime":
+                found = str(second)
+            elif name == "aws:multifactorauthage":
+                age = self._clock_keys(principal, now).get("aws:MultiFactorAuthAge")
+                found = memo.base.lookup(name) if age is None else str(age)
+            else:
+                found = memo.base.lookup(name)
+            if found != value:
                 return None, extra_keys
-        return keys, extra_keys
+        return memo, extra_keys
 
     def _table_facts(self, table: Any) -> tuple[CompiledPolicy | None, dict[str, str] | None]:
         """A table's compiled resource policy and its tags, once per stored description."""
@@ -401,6 +416,19 @@ class Authorizer:
         **context: Any,
     ) -> Decided:
         """Decide; on a denial raise AccessDeniedException with AWS's message."""
+        if context.keys() <= {"extra_keys"}:  # the common case: a remembered Allow, recorded as it is
+            memo, extra = await self._recall(
+                (id(principal), id(origin), action, resource, region),
+                principal,
+                origin,
+                time.time(),
+                context.get("extra_keys"),
+            )
+            if memo is not None and memo.response.allowed:
+                if call is not None and hasattr(call, "notes"):
+                    call.notes.setdefault("decisions", []).append(memo.decided)
+                return memo.decided
+            context["extra_keys"] = extra
         ctx, response = await self.decide(principal, action, resource, origin, region, **context)
         decided = Decided(action, resource, response)
         if call is not None and hasattr(call, "notes"):

@@ -80,6 +80,11 @@ def _scalar(value: object) -> str:
     return str(value)
 
 
+def normalise_value(value: object) -> ContextValue | None:
+    """A condition key's value as the context stores it (strings, or tuples of strings; None: absent)."""
+    return _normalise(value)
+
+
 def _normalise(value: object) -> ContextValue | None:
     if type(value) is str:  # the common case on the request path: no conversion at all
         return value
