@@ -9,6 +9,7 @@ Every response carries ``x-amzn-RequestId``; JSON responses also carry ``x-amz-c
 
 from __future__ import annotations
 
+import itertools
 import os
 import zlib
 from dataclasses import dataclass, field
@@ -20,13 +21,29 @@ import orjson
 from perimeterdb.errors import ApiError
 
 
-def new_request_id() -> str:
-    """A 52-character request id of upper-case letters and digits, as DynamoDB's are.
+class _RequestIds:
+    """52-character request ids of upper-case letters and digits, as DynamoDB's are.
 
-    Upper-case hex of 26 random bytes is exactly that, and costs a microsecond, where choosing 52
-    characters one by one costs hundreds on the hot path.
-    """
-    return os.urandom(26).hex().upper()
+    A random 26-character prefix per process (drawn again in a forked worker) and a 26-digit counter:
+    unique without a system call per request. Request ids identify, they do not authenticate."""
+
+    def __init__(self) -> None:
+        self.reset()
+        os.register_at_fork(after_in_child=self.reset)
+
+    def reset(self) -> None:
+        self.prefix = os.urandom(13).hex().upper()
+        self.counter = itertools.count(int.from_bytes(os.urandom(4), "big"))
+
+    def next(self) -> str:
+        return f"{self.prefix}{next(self.counter):026X}"
+
+
+_REQUEST_IDS = _RequestIds()
+
+
+def new_request_id() -> str:
+    return _REQUEST_IDS.next()
 
 
 @dataclass(slots=True)
@@ -36,15 +53,21 @@ class HttpResponse:
     headers: list[tuple[bytes, bytes]] = field(default_factory=list)
 
 
+_CONTENT_TYPES: dict[str, bytes] = {}
+
+
 def json_response(payload: Any, request_id: str, *, status: int = 200, content_type: str) -> HttpResponse:
     body = orjson.dumps(payload)
+    type_header = _CONTENT_TYPES.get(content_type)
+    if type_header is None:
+        type_header = _CONTENT_TYPES.setdefault(content_type, content_type.encode())
     return HttpResponse(
         status,
         body,
         [
-            (b"content-type", content_type.encode()),
+            (b"content-type", type_header),
             (b"x-amzn-requestid", request_id.encode()),
-            (b"x-amz-crc32", str(zlib.crc32(body)).encode()),
+            (b"x-amz-crc32", b"%d" % zlib.crc32(body)),
         ],
     )
 

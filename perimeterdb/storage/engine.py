@@ -16,13 +16,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol, TypeVar
+from typing import Any, NamedTuple, Protocol, TypeVar
 
 T = TypeVar("T")
 
 
-@dataclass(frozen=True, slots=True)
-class RowKey:
+class RowKey(NamedTuple):  # a tuple: built for every row read, and tuples are the cheapest to build
     space: str
     hh: bytes
     hk: bytes
@@ -51,8 +50,7 @@ class Decision:
     result: Any = None
 
 
-@dataclass(frozen=True, slots=True)
-class Row:
+class Row(NamedTuple):
     key: RowKey
     value: bytes
 
