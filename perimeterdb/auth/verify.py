@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
+from typing import Any, NamedTuple
 
 from perimeterdb import errors
 from perimeterdb.auth import sigv4
@@ -19,8 +20,12 @@ CLOCK_SKEW = timedelta(minutes=5)
 _REQUIRED_PARTS = ("Credential", "Signature", "SignedHeaders")
 
 
-@dataclass(frozen=True, slots=True)
-class HttpRequestParts:
+# The three per-request types are NamedTuples rather than frozen dataclasses: they stay immutable and keep
+# their names, fields and positional order, but a frozen dataclass's __init__ (object.__setattr__ per field)
+# costs about a microsecond, several times per request.
+
+
+class HttpRequestParts(NamedTuple):
     method: str
     raw_path: str
     query_pairs: list[tuple[str, str]]
@@ -32,16 +37,14 @@ class HttpRequestParts:
         return values[0] if values else None
 
 
-@dataclass(frozen=True, slots=True)
-class VerifiedRequest:
+class VerifiedRequest(NamedTuple):
     credential: CredentialRecord
     region: str
     service: str
     access_key: str
 
 
-@dataclass(frozen=True, slots=True)
-class SignatureClaim:
+class SignatureClaim(NamedTuple):
     """What the request claims about its signature, before checking it."""
 
     scope: sigv4.CredentialScope
@@ -52,11 +55,73 @@ class SignatureClaim:
     presigned: bool
 
 
+# NamedTuple's generated __new__ is a Python function; the hot path builds its tuples directly instead,
+# which is all that __new__ does after binding its arguments. Typed loosely: the callers name the type.
+_new_tuple: Callable[..., Any] = tuple.__new__
+
+
 def _format_time(moment: datetime) -> str:
     return moment.strftime("%Y%m%dT%H%M%SZ")
 
 
-def _parse_authorization(value: str, amz_date: str | None) -> SignatureClaim:
+def _key_values(rest: str) -> tuple[dict[str, str], str | None]:
+    """The ``name=value`` pairs after the algorithm, and the first part without an ``=`` (if any)."""
+    params: dict[str, str] = {}
+    for part in rest.split(","):
+        part = part.strip()
+        if not part:
+            continue
+        name, eq, val = part.partition("=")
+        if not eq:
+            return params, part
+        params[name.strip()] = val.strip()
+    return params, None
+
+
+_FAST_PREFIX = sigv4.ALGORITHM + " "
+_SIGNATURE_PART = ", Signature="
+# Longer heads skip the cache (and take the general parser): they are not what SDKs send, and the bound
+# keeps the cache's memory small whatever clients put in the header.
+_CACHED_HEAD_MAX = 1024
+
+
+@lru_cache(maxsize=1024)
+def _parse_authorization_head(head: str) -> tuple[sigv4.CredentialScope, tuple[str, ...]] | None:
+    """The scope and signed headers of an Authorization header cut just before its ``, Signature=``.
+
+    That head repeats on every request a client signs for the same key, day and header set, so its parse is
+    cached; only the signature after it changes. ``None`` whenever the head is anything but well formed, and
+    the caller then runs the general parser, which raises the exact error.
+    """
+    if not head.startswith(_FAST_PREFIX):
+        return None
+    params, bad = _key_values(head[len(_FAST_PREFIX) :])
+    credential, signed = params.get("Credential"), params.get("SignedHeaders")
+    if bad is not None or not credential or not signed:
+        return None
+    scope = sigv4.parse_credential(credential)
+    if scope is None:
+        return None
+    return scope, tuple(h.strip().lower() for h in signed.split(";"))
+
+
+def _parse_authorization(
+    value: str, amz_date: str | None, session_token: str | None = None
+) -> SignatureClaim:
+    # The fast path, for the form every SDK sends: "AWS4-HMAC-SHA256 Credential=.., SignedHeaders=..,
+    # Signature=<hex>". When the text after the last ", Signature=" has no comma and nothing to strip, the
+    # general parser below would read exactly the head's parameters plus that signature (the last part, so
+    # it wins), and the cached parse of the head stands in for it. (str.isalnum would also do, but it costs
+    # a Unicode-database lookup per character.)
+    cut = value.rfind(_SIGNATURE_PART)
+    if 0 < cut <= _CACHED_HEAD_MAX and amz_date is not None:
+        signature = value[cut + len(_SIGNATURE_PART) :]
+        if signature and "," not in signature and signature.strip() == signature:
+            head = _parse_authorization_head(value[:cut])
+            if head is not None:
+                return _new_tuple(
+                    SignatureClaim, (head[0], head[1], signature, amz_date, session_token, False)
+                )
     algorithm, _, rest = value.strip().partition(" ")
     if algorithm != sigv4.ALGORITHM:
         if algorithm.startswith("AWS4-"):
@@ -66,17 +131,11 @@ def _parse_authorization(value: str, amz_date: str | None) -> SignatureClaim:
                 raise errors.incomplete_signature(f"Unsupported AWS 'algorithm': '{algorithm}'")
         else:
             raise errors.missing_authentication_token()
-    params: dict[str, str] = {}
-    for part in rest.split(","):
-        part = part.strip()
-        if not part:
-            continue
-        name, eq, val = part.partition("=")
-        if not eq:
-            raise errors.incomplete_signature(
-                f"'{part}' not a valid key=value pair (missing equal-sign) in Authorization header: '{value}'."
-            )
-        params[name.strip()] = val.strip()
+    params, bad = _key_values(rest)
+    if bad is not None:
+        raise errors.incomplete_signature(
+            f"'{bad}' not a valid key=value pair (missing equal-sign) in Authorization header: '{value}'."
+        )
     problems = [
         f"Authorization header requires '{p}' parameter." for p in _REQUIRED_PARTS if not params.get(p)
     ]
@@ -93,7 +152,7 @@ def _parse_authorization(value: str, amz_date: str | None) -> SignatureClaim:
         )
     signed = tuple(h.strip().lower() for h in params["SignedHeaders"].split(";"))
     assert amz_date is not None
-    return SignatureClaim(scope, signed, params["Signature"], amz_date, None, presigned=False)
+    return SignatureClaim(scope, signed, params["Signature"], amz_date, session_token, False)
 
 
 def _parse_presigned(query: dict[str, str]) -> SignatureClaim:
@@ -130,33 +189,57 @@ def _parse_presigned(query: dict[str, str]) -> SignatureClaim:
 
 def read_claim(req: HttpRequestParts) -> SignatureClaim:
     """Find the signature in the header or the query string, or say what is missing."""
-    authorization = req.header("authorization")
-    query = dict(req.query_pairs)
-    if authorization is not None and "X-Amz-Algorithm" in query:
+    headers = req.headers  # looked up directly rather than through req.header(): this runs per request
+    values = headers.get("authorization")
+    authorization = values[0] if values else None
+    has_algorithm = bool(req.query_pairs) and "X-Amz-Algorithm" in dict(req.query_pairs)
+    if authorization is not None and has_algorithm:
         raise errors.invalid_signature(
             "Found both 'X-Amz-Algorithm' as a query-string param and 'Authorization' as HTTP header."
         )
     if authorization is None:
-        if "X-Amz-Algorithm" in query:
-            return _parse_presigned(query)
+        if has_algorithm:
+            return _parse_presigned(dict(req.query_pairs))
         raise errors.missing_authentication_token()
     if authorization.strip() in ("", "AWS4"):
         raise errors.missing_authentication_token()
-    amz_date = req.header("x-amz-date") or req.header("date")
-    claim = _parse_authorization(authorization, amz_date)
-    token = req.header("x-amz-security-token")
-    return SignatureClaim(claim.scope, claim.signed_headers, claim.signature, claim.amz_date, token, False)
+    values = headers.get("x-amz-date")
+    amz_date = values[0] if values else None
+    if not amz_date:
+        values = headers.get("date")
+        amz_date = values[0] if values else None
+    values = headers.get("x-amz-security-token")
+    return _parse_authorization(authorization, amz_date, values[0] if values else None)
 
 
-def _parse_amz_date(text: str) -> datetime:
+@lru_cache(maxsize=256)
+def _parse_iso_basic(text: str) -> datetime | None:
+    """A 16-character ``YYYYMMDDTHHMMSSZ`` parsed by hand (strptime costs tens of microseconds), or ``None``.
+
+    Cached because every request signed in the same second carries the same string, and even the hand
+    parse costs about two microseconds; datetimes are immutable, so sharing them is safe.
+    """
     if len(text) == 16 and text[8] == "T" and text[15] == "Z" and text[:8].isdigit() and text[9:15].isdigit():
-        try:  # the ISO-8601 basic form, parsed by hand: strptime costs tens of microseconds per request
+        try:
             return datetime(
-                int(text[0:4]), int(text[4:6]), int(text[6:8]), int(text[9:11]), int(text[11:13]),
-                int(text[13:15]), tzinfo=UTC,
+                int(text[0:4]),
+                int(text[4:6]),
+                int(text[6:8]),
+                int(text[9:11]),
+                int(text[11:13]),
+                int(text[13:15]),
+                tzinfo=UTC,
             )
         except ValueError:
             pass
+    return None
+
+
+def _parse_amz_date(text: str) -> datetime:
+    # Only 16-character strings reach the cache, so its keys stay small whatever the header holds.
+    parsed = _parse_iso_basic(text) if len(text) == 16 else None
+    if parsed is not None:
+        return parsed
     try:  # the RFC 1123 form of the Date header
         return datetime.strptime(text, "%a, %d %b %Y %H:%M:%S GMT").replace(tzinfo=UTC)
     except ValueError:
@@ -166,12 +249,15 @@ def _parse_amz_date(text: str) -> datetime:
 
 
 def check_clock(signed_at: datetime, now: datetime) -> None:
-    if signed_at < now - CLOCK_SKEW:
+    # One subtraction and two timedelta compares instead of two datetime shifts: exact either way, since
+    # aware datetime arithmetic is in whole microseconds.
+    drift = signed_at - now
+    if drift < -CLOCK_SKEW:
         raise errors.invalid_signature(
             f"Signature expired: {_format_time(signed_at)} is now earlier than "
             f"{_format_time(now - CLOCK_SKEW)} ({_format_time(now)} - 5 min.)"
         )
-    if signed_at > now + CLOCK_SKEW:
+    if drift > CLOCK_SKEW:
         raise errors.invalid_signature(
             f"Signature not yet current: {_format_time(signed_at)} is still later than "
             f"{_format_time(now + CLOCK_SKEW)} ({_format_time(now)} + 5 min.)"
@@ -191,10 +277,12 @@ def verify(
     The caller reads the claim with ``read_claim`` and looks the key up; the checks here run in the order
     AWS runs them (date, scope, clock, key, token, signature) and raise the error a client would get.
     """
-    scope = claim.scope
-    signed_at = _parse_amz_date(claim.amz_date)
+    # Unpacked once: the fields are read many times below, and tuple unpacking is cheaper than attributes.
+    scope, signed_headers, provided, amz_date, session_token, presigned = claim
+    method, raw_path, query_pairs, headers, body = req
+    signed_at = _parse_amz_date(amz_date)
     now = now or datetime.now(UTC)
-    if "host" not in claim.signed_headers:
+    if "host" not in signed_headers:
         raise errors.invalid_signature(
             "'Host' or ':authority' must be a 'SignedHeader' in the AWS Authorization."
         )
@@ -202,16 +290,16 @@ def verify(
         raise errors.invalid_signature(
             f"Credential should be scoped with a valid terminator: 'aws4_request', not '{scope.terminator}'."
         )
-    if scope.date != claim.amz_date[:8] and scope.date != signed_at.strftime("%Y%m%d"):
+    if scope.date != amz_date[:8] and scope.date != signed_at.strftime("%Y%m%d"):
         raise errors.invalid_signature(
             f"Date in Credential scope does not match YYYYMMDD from ISO-8601 version of date from HTTP: "
-            f"'{scope.date}' != '{signed_at.strftime('%Y%m%d')}', from ISO-8601 string '{claim.amz_date}'."
+            f"'{scope.date}' != '{signed_at.strftime('%Y%m%d')}', from ISO-8601 string '{amz_date}'."
         )
     if scope.service != service:
         raise errors.invalid_signature(f"Credential should be scoped to correct service: '{service}'. ")
     check_clock(signed_at, now)
-    if claim.presigned:
-        expires = dict(req.query_pairs).get("X-Amz-Expires")
+    if presigned:
+        expires = dict(query_pairs).get("X-Amz-Expires")
         if expires is not None:
             if not expires.isdigit() or int(expires) > 604800:
                 raise errors.incomplete_signature("X-Amz-Expires must be a non-negative integer up to 604800")
@@ -220,32 +308,27 @@ def verify(
 
     if record is None or not record.active:
         raise errors.unrecognized_client()
-    if record.session_token is not None or claim.session_token is not None:
-        if not record.token_matches(claim.session_token):
+    if record.session_token is not None or session_token is not None:
+        if not record.token_matches(session_token):
             raise errors.unrecognized_client()
         if record.expires_at is not None and now.timestamp() >= record.expires_at:
             raise errors.expired_token()
 
-    payload_hash = req.header("x-amz-content-sha256") or ""
-    if claim.presigned or payload_hash != "UNSIGNED-PAYLOAD":
-        payload_hash = hashlib.sha256(req.body).hexdigest()
+    values = headers.get("x-amz-content-sha256")
+    payload_hash = (values[0] if values else None) or ""
+    if presigned or payload_hash != "UNSIGNED-PAYLOAD":
+        payload_hash = hashlib.sha256(body).hexdigest()
     canonical = sigv4.canonical_request(
-        req.method,
-        req.raw_path,
-        req.query_pairs,
-        req.headers,
-        claim.signed_headers,
-        payload_hash,
-        presigned=claim.presigned,
+        method, raw_path, query_pairs, headers, signed_headers, payload_hash, presigned=presigned
     )
-    to_sign = sigv4.string_to_sign(claim.amz_date, scope.scope, canonical)
+    to_sign = sigv4.string_to_sign(amz_date, scope.scope, canonical)
     key = sigv4.signing_key(record.secret, scope.date, scope.region, scope.service)
-    if not sigv4.signatures_match(sigv4.signature(key, to_sign), claim.signature):
+    if not sigv4.signatures_match(sigv4.signature(key, to_sign), provided):
         raise errors.invalid_signature(
             "The request signature we calculated does not match the signature you provided. "
             "Check your AWS Secret Access Key and signing method. Consult the service documentation for details."
         )
-    return VerifiedRequest(record, scope.region, scope.service, scope.access_key)
+    return _new_tuple(VerifiedRequest, (record, scope.region, scope.service, scope.access_key))
 
 
 async def authenticate(

@@ -143,4 +143,6 @@ async def handle_query(rt: Runtime, req: IncomingRequest, request_id: str) -> wi
         return wire.xml_error(failure, request_id, namespace)
     finally:
         # The audit record (audit/hooks.py), written before the response leaves.
-        await audit_hooks.query(rt, req, request_id, service, action, body, principal, region, result, failure)
+        await audit_hooks.query(
+            rt, req, request_id, service, action, body, principal, region, result, failure
+        )
