@@ -69,6 +69,7 @@ def main() -> None:
         log_level="warning",
         timeout_keep_alive=60,
         server_header=False,
+        proxy_headers=False,  # as perimeterdb's listeners
     )
     if workers <= 1:
         # As perimeterdb's server does (cli._run_loop): uvloop, since Server.serve ignores loop="uvloop".

@@ -87,6 +87,9 @@ def _uvicorn_servers(app: Any, settings: Settings, sockets: list[socket.socket])
             log_level=settings.log_level,
             timeout_keep_alive=60,
             server_header=False,
+            # The client's address is what the network perimeter is made of (aws:SourceIp, the VPC a
+            # request comes from): never taken from X-Forwarded-For, which any local process could set.
+            proxy_headers=False,
             ssl_certfile=tls[0] if tls else None,
             ssl_keyfile=tls[1] if tls else None,
         )

@@ -110,6 +110,34 @@ def test_remembered_decisions_follow_the_keys_the_policy_reads(
         client.get_item(TableName=hash_table, Key={"pk": {"S": name}})
 
 
+def test_x_forwarded_for_does_not_change_the_source_ip(user_client: Any, hash_table: str, ddb: Any) -> None:
+    """The perimeter is made of the connection's real address: a client on the same host (the address
+    uvicorn trusts by default for proxy headers) cannot claim another with X-Forwarded-For."""
+    iam, client, name = user_client
+    table_arn = ddb.describe_table(TableName=hash_table)["Table"]["TableArn"]
+    policy = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Action": "dynamodb:GetItem",
+                "Resource": table_arn,
+                "Condition": {"IpAddress": {"aws:SourceIp": "10.77.9.9/32"}},
+            }
+        ],
+    }
+    iam.put_user_policy(UserName=name, PolicyName="from-afar", PolicyDocument=json.dumps(policy))
+
+    def spoof(request: Any, **_: Any) -> None:
+        request.headers["X-Forwarded-For"] = "10.77.9.9"
+        request.headers["X-Real-IP"] = "10.77.9.9"
+
+    client.meta.events.register("before-send.dynamodb.GetItem", spoof)
+    with pytest.raises(ClientError) as exc:
+        client.get_item(TableName=hash_table, Key={"pk": {"S": "x"}})
+    assert exc.value.response["Error"]["Code"] == "AccessDeniedException"
+
+
 def test_list_tables_is_authorized_on_star(user_client: Any) -> None:
     iam, client, name = user_client
     with pytest.raises(ClientError) as exc:
