@@ -98,11 +98,11 @@ def main() -> int:
             runtime = open_runtime(settings)
             app = PerimeterApp(runtime)
             cli_world.configure_app(app, runtime)
-            by_name = {
-                w.name.split(" (")[0].replace(" items", "").replace("Query ", "Query"): w for w in WORKLOADS
-            }
-            by_name.setdefault("UpdateItem", by_name["UpdateItem"])
-            by_name["Query"] = by_name["Query10"]
+            # By operation name (the first workload of each: Query is Query 10), or by the table's name.
+            by_name: dict[str, Any] = {}
+            for w in WORKLOADS:
+                by_name.setdefault(w.operation, w)
+                by_name[w.name] = w
             loop = asyncio.new_event_loop()
             if args.uvloop:
                 import uvloop

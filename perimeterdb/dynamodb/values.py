@@ -147,6 +147,13 @@ def validate_attribute_value(value: object, depth: int = 1) -> dict[str, Any]:
     Raises ``ValidationException`` with DynamoDB's message for semantic problems and
     ``SerializationException`` for values of the wrong JSON type.
     """
+    if type(value) is dict and len(value) == 1 and depth <= MAX_NESTING_DEPTH:  # a plain string or number
+        text = value.get("S")
+        if type(text) is str:
+            return {"S": text}
+        text = value.get("N")
+        if type(text) is str:
+            return {"N": numbers.normalize_number(text)}
     if not isinstance(value, dict):
         if isinstance(value, list):
             raise serialization("Start of list found where not expected")

@@ -105,7 +105,11 @@ def key_from_body(table: Table, key: Any) -> dict[str, dict[str, Any]]:
 
 def validate_new_item(table: Table, raw_item: Any) -> Item:
     """Validate a full item (PutItem): values, key attributes, index key types and the size limit."""
-    item = values.validate_item(raw_item)
+    return check_new_item_values(table, values.validate_item(raw_item))
+
+
+def check_new_item_values(table: Table, item: Item) -> Item:
+    """``validate_new_item`` for an item whose values were already validated and normalized."""
     values.validate_item_key(item, table.key_schema, table.attribute_types)
     index_keys = index_key_types(table)
     if index_keys:

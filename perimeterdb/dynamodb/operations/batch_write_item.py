@@ -22,8 +22,9 @@ def authorizations(body: dict[str, Any], call: Call) -> list[tuple[str, str]]:
     return [(ACTION, call.table_arn(name)) for name in body["RequestItems"]]
 
 
-def _check_values(request: dict[str, Any]) -> None:
-    """What DynamoDB checks before it looks the table up: one action, its attribute values, the item size."""
+def _check_values(request: dict[str, Any]) -> dict[str, Any]:
+    """What DynamoDB checks before it looks the table up: one action, its attribute values, the item size.
+    Returns the normalized item (or key), so that it is validated once."""
     put, delete = request.get("PutRequest"), request.get("DeleteRequest")
     if (put is None) == (delete is None):
         raise errors.validation(
@@ -31,9 +32,10 @@ def _check_values(request: dict[str, Any]) -> None:
             "datatypes"
         )
     if put is not None:
-        values.check_item_size(values.validate_item(put.get("Item")))
-    else:
-        values.validate_item(delete.get("Key"))
+        item = values.validate_item(put.get("Item"))
+        values.check_item_size(item)
+        return item
+    return values.validate_item(delete.get("Key"))
 
 
 def _check_put_key(table: Table, item: dict[str, Any]) -> None:
@@ -46,14 +48,14 @@ def _check_put_key(table: Table, item: dict[str, Any]) -> None:
             raise errors.validation("The provided key element does not match the schema")
 
 
-def _prepare(table: Table, request: dict[str, Any]) -> writes.ItemWrite:
-    put, delete = request.get("PutRequest"), request.get("DeleteRequest")
-    if put is not None:
-        _check_put_key(table, values.validate_item(put.get("Item")))
-        item = writes.validate_new_item(table, put.get("Item"))
+def _prepare(table: Table, request: dict[str, Any], normalized: dict[str, Any]) -> writes.ItemWrite:
+    """The write of one request, from its ``normalized`` item or key (``_check_values``)."""
+    if request.get("PutRequest") is not None:
+        _check_put_key(table, normalized)
+        item = writes.check_new_item_values(table, normalized)
         key = values.key_of(item, table.key_schema)
         return writes.ItemWrite(table, key, items.row_key(table, key), "Put", item=item)
-    key = writes.key_from_body(table, delete.get("Key"))
+    key = writes.key_from_body(table, normalized)
     return writes.ItemWrite(table, key, items.row_key(table, key), "Delete")
 
 
@@ -61,17 +63,15 @@ async def run(body: dict[str, Any], call: Call) -> dict[str, Any]:
     request_items: dict[str, list[dict[str, Any]]] = body["RequestItems"]
     if sum(len(requests) for requests in request_items.values()) > MAX_WRITES:
         raise errors.validation("Too many items requested for the BatchWriteItem call")
-    for requests in request_items.values():
-        for request in requests:
-            _check_values(request)
+    normalized = [[_check_values(request) for request in requests] for requests in request_items.values()]
     planned: list[tuple[str, writes.ItemWrite]] = []
     tables: dict[str, Table] = {}
-    for name, requests in request_items.items():
+    for (name, requests), checked in zip(request_items.items(), normalized, strict=True):
         table = await paging.find_table(call, name)
         tables[name] = table
         seen: set[tuple[bytes, bytes]] = set()
-        for request in requests:
-            write = _prepare(table, request)
+        for request, value in zip(requests, checked, strict=True):
+            write = _prepare(table, request, value)
             ident = (write.row.hk, write.row.rk)
             if ident in seen:
                 raise errors.validation("Provided list of item keys contains duplicates")
