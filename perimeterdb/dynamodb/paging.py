@@ -319,7 +319,19 @@ class Page:
     base_bytes: int
 
 
-async def read_page(plan: ReadPlan, source: RowSource, engine: StorageEngine) -> Page:
+async def read_page(
+    plan: ReadPlan, source: RowSource, engine: StorageEngine, *, sizes_wanted: bool = True
+) -> Page:
+    """One page of a Query or Scan. ``sizes_wanted=False`` (no ConsumedCapacity asked for) lets a page
+    that returns whole stored items send them out as stored (``_read_page_as_stored``)."""
+    if (
+        not sizes_wanted
+        and plan.filter is None
+        and plan.projection is None
+        and not plan.fetch_base
+        and plan.select != "COUNT"
+    ):
+        return await _read_page_as_stored(plan, source)
     items: list[Item] = []
     count = scanned = size = base_size = 0
     last: Item | None = None
@@ -350,6 +362,39 @@ async def read_page(plan: ReadPlan, source: RowSource, engine: StorageEngine) ->
     return Page(
         items, count, scanned, last_key(plan, last) if stopped and last is not None else None, size, base_size
     )
+
+
+async def _read_page_as_stored(plan: ReadPlan, source: RowSource) -> Page:
+    """A page of whole stored items, none decoded but the last one (for LastEvaluatedKey).
+
+    The 1 MB page limit counts DynamoDB's item sizes, and an item's stored JSON is never shorter than its
+    size (see ``values.check_item_size``). So while the stored bytes stay under the limit the sizes are
+    not computed; past it, the exact sizes of the items so far are, and the page ends where it would."""
+    raws: list[bytes] = []
+    bound = 0  # stored bytes so far: at least the page's size
+    exact: int | None = None  # the page's exact size, once the bound alone cannot decide
+    stopped = False
+    while not stopped:
+        want = CHUNK if plan.limit is None else min(CHUNK, plan.limit - len(raws))
+        rows = await source.next(want)
+        for row in rows:
+            raws.append(row.value)
+            if exact is None:
+                bound += len(row.value)
+                if bound >= MAX_PAGE_BYTES:
+                    exact = sum(values.item_size(orjson.loads(raw)) for raw in raws)
+            else:
+                exact += values.item_size(orjson.loads(row.value))
+            if (plan.limit is not None and len(raws) >= plan.limit) or (
+                exact is not None and exact >= MAX_PAGE_BYTES
+            ):
+                stopped = True
+                break
+        if len(rows) < want:
+            break
+    last = last_key(plan, orjson.loads(raws[-1])) if stopped and raws else None
+    items: list[Any] = [orjson.Fragment(raw) for raw in raws]
+    return Page(items, len(raws), len(raws), last, exact if exact is not None else bound, 0)
 
 
 def _shape(plan: ReadPlan, entry: Item, full: Item) -> Item:

@@ -283,6 +283,25 @@ def test_one_megabyte_page(ddb: Any, range_table: str) -> None:
     assert rest["Count"] == 1 and "LastEvaluatedKey" not in rest
 
 
+def test_one_megabyte_page_of_whole_items(ddb: Any, range_table: str) -> None:
+    """Whole items go out as stored, sized only when the stored bytes reach the limit: the page must end
+    where DynamoDB's sizes end it, with or without ConsumedCapacity (which sizes every item)."""
+    big = "y" * 300_000
+    for i in range(5):
+        ddb.put_item(TableName=range_table, Item={"pk": {"S": "whole"}, "sk": {"N": str(i)}, "d": {"S": big}})
+    for extra in ({}, {"ReturnConsumedCapacity": "TOTAL"}):
+        out = ddb.query(
+            TableName=range_table,
+            KeyConditionExpression="pk = :p",
+            ExpressionAttributeValues={":p": {"S": "whole"}},
+            **extra,
+        )
+        assert out["ScannedCount"] == out["Count"] == 4
+        assert [item["sk"]["N"] for item in out["Items"]] == ["0", "1", "2", "3"]
+        assert all(item["d"]["S"] == big for item in out["Items"])
+        assert out["LastEvaluatedKey"] == {"pk": {"S": "whole"}, "sk": {"N": "3"}}
+
+
 def test_consumed_capacity(ddb: Any, range_table: str) -> None:
     _fill(ddb, range_table, "a", 2)
     out = ddb.query(

@@ -142,7 +142,9 @@ async def run(body: dict[str, Any], call: Call) -> dict[str, Any]:
             raise errors.validation("The provided starting key does not match the range key predicate")
         key_range = _narrow(key_range, row.rk, forward)
     source = RangeSource(call.engine, plan.space, hk, key_range, forward)
-    page = await paging.read_page(plan, source, call.engine)
+    page = await paging.read_page(
+        plan, source, call.engine, sizes_wanted=body.get("ReturnConsumedCapacity") in ("TOTAL", "INDEXES")
+    )
     return paging.response(plan, page, body.get("ReturnConsumedCapacity"))
 
 

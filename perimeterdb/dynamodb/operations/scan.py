@@ -79,5 +79,7 @@ async def run(body: dict[str, Any], call: Call) -> dict[str, Any]:
                 "The provided Exclusive start key does not map to the provided Segment and TotalSegments values."
             )
     source = HashOrderSource(call.engine, plan.space, after, hh_lo, hh_hi)
-    page = await paging.read_page(plan, source, call.engine)
+    page = await paging.read_page(
+        plan, source, call.engine, sizes_wanted=body.get("ReturnConsumedCapacity") in ("TOTAL", "INDEXES")
+    )
     return paging.response(plan, page, body.get("ReturnConsumedCapacity"))
