@@ -41,27 +41,32 @@ class RebindRefused(Exception):
 
 
 def _operand(node: Any, values: Mapping[str, Any] | None) -> Any:
+    """The operand with its named constants replaced; the node itself when it holds none (nodes are
+    immutable, so the template's constant-free subtrees are shared rather than copied)."""
     if isinstance(node, Literal):
         if node.name is None:
             return node
         return Literal(values[node.name] if values is not None else _STRIPPED, node.name)
     if isinstance(node, Call):
-        return Call(node.name, tuple(_operand(a, values) for a in node.args))
+        args = tuple(_operand(a, values) for a in node.args)
+        return node if all(a is b for a, b in zip(args, node.args, strict=True)) else Call(node.name, args)
     if isinstance(node, Arith):
-        return Arith(node.op, _operand(node.left, values), _operand(node.right, values))
+        left, right = _operand(node.left, values), _operand(node.right, values)
+        return node if left is node.left and right is node.right else Arith(node.op, left, right)
     return node  # Path: no constants
 
 
 def rebind_condition(node: Any, values: Mapping[str, Any] | None) -> Any:
     """A bound condition with each named constant replaced by ``values[name]`` (``None``: stripped)."""
-    if isinstance(node, And):
-        return And(rebind_condition(node.left, values), rebind_condition(node.right, values))
-    if isinstance(node, Or):
-        return Or(rebind_condition(node.left, values), rebind_condition(node.right, values))
+    if isinstance(node, And | Or):
+        left, right = rebind_condition(node.left, values), rebind_condition(node.right, values)
+        return node if left is node.left and right is node.right else type(node)(left, right)
     if isinstance(node, Not):
-        return Not(rebind_condition(node.operand, values))
+        operand = rebind_condition(node.operand, values)
+        return node if operand is node.operand else Not(operand)
     if isinstance(node, Comparison):
-        return Comparison(node.op, _operand(node.left, values), _operand(node.right, values))
+        left, right = _operand(node.left, values), _operand(node.right, values)
+        return node if left is node.left and right is node.right else Comparison(node.op, left, right)
     if isinstance(node, Between):
         low, high = _operand(node.low, values), _operand(node.high, values)
         if values is not None and isinstance(low, Literal) and isinstance(high, Literal):
@@ -69,18 +74,32 @@ def rebind_condition(node: Any, values: Mapping[str, Any] | None) -> Any:
 
             if compare_values(low.value, high.value) == 1:
                 raise RebindRefused
-        return Between(_operand(node.operand, values), low, high)
+        operand = _operand(node.operand, values)
+        if operand is node.operand and low is node.low and high is node.high:
+            return node
+        return Between(operand, low, high)
     if isinstance(node, In):
-        return In(_operand(node.operand, values), tuple(_operand(o, values) for o in node.options))
+        operand = _operand(node.operand, values)
+        options = tuple(_operand(o, values) for o in node.options)
+        if operand is node.operand and all(a is b for a, b in zip(options, node.options, strict=True)):
+            return node
+        return In(operand, options)
     return _operand(node, values)  # a function call used as a condition
 
 
 def rebind_update(update: UpdateExpression, values: Mapping[str, Any] | None) -> UpdateExpression:
     def action(a: UpdateAction) -> UpdateAction:
-        return a if a.value is None else UpdateAction(a.kind, a.path, _operand(a.value, values))
+        if a.value is None:
+            return a
+        value = _operand(a.value, values)
+        return a if value is a.value else UpdateAction(a.kind, a.path, value)
+
+    def set_action(s: SetAction) -> SetAction:
+        value = _operand(s.value, values)
+        return s if value is s.value else SetAction(s.path, value)
 
     return UpdateExpression(
-        sets=tuple(SetAction(s.path, _operand(s.value, values)) for s in update.sets),
+        sets=tuple(set_action(s) for s in update.sets),
         removes=update.removes,
         adds=tuple(action(a) for a in update.adds),
         deletes=tuple(action(a) for a in update.deletes),
