@@ -11,6 +11,7 @@ from typing import Any
 from perimeterdb.audit.records import dynamodb_parameters, generic_parameters
 
 _SECRET_KEYS = ("SecretAccessKey", "SessionToken")
+_DYNAMODB = "dynamodb.amazonaws.com"
 
 
 async def dynamodb(
@@ -21,17 +22,34 @@ async def dynamodb(
         return
     decisions = call.notes.get("decisions", []) if call is not None else []
     region = call.region if call is not None else rt.settings.default_region
+    event_name = target.partition(".")[2] or target
+    parameters = dynamodb_parameters(body if isinstance(body, dict) else None)
+    user_agent = req.header("user-agent")
+    # The common request's record is written from a cached template (the same line record() writes).
+    if audit.record_from_template(
+        _DYNAMODB,
+        event_name,
+        region,
+        request_id,
+        principal,
+        req.origin,
+        parameters,
+        error,
+        decisions,
+        user_agent,
+    ):
+        return
     await audit.record(
-        event_source="dynamodb.amazonaws.com",
-        event_name=target.partition(".")[2] or target,
+        event_source=_DYNAMODB,
+        event_name=event_name,
         region=region,
         request_id=request_id,
         principal=principal,
         origin=req.origin,
-        request_parameters=dynamodb_parameters(body if isinstance(body, dict) else None),
+        request_parameters=parameters,
         error=error,
         decisions=decisions,
-        user_agent=req.header("user-agent"),
+        user_agent=user_agent,
     )
 
 

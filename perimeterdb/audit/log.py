@@ -61,7 +61,10 @@ class AuditLog:
 
     def write(self, record: dict[str, Any]) -> None:
         """Append one record (any JSON object) as one line."""
-        line = orjson.dumps(record, default=str) + b"\n"
+        self.append_line(orjson.dumps(record, default=str, option=orjson.OPT_APPEND_NEWLINE))
+
+    def append_line(self, line: bytes) -> None:
+        """Append one serialized record, newline included, in one ``write(2)``."""
         with self._lock:
             now = time.monotonic()
             if now - self._checked >= _FOLLOW_EVERY:
@@ -83,6 +86,53 @@ class AuditLog:
             self._size += len(line)
             if self.fsync:
                 os.fsync(self._fd)
+
+    def record_from_template(
+        self,
+        event_source: str,
+        event_name: str,
+        region: str,
+        request_id: str,
+        principal: Any,
+        origin: Any,
+        request_parameters: dict[str, Any] | None,
+        error: Any,
+        decisions: Sequence[Any],
+        user_agent: str | None,
+    ) -> bool:
+        """Write the record ``record`` would write (same line, before this returns) from a cached template of
+        its context (``records.line_template``), when the caller is known not to be break-glass; return
+        False, having written nothing, otherwise: then call ``record``. Synchronous and positional, because
+        it is the common request's whole audit step."""
+        if event_name == "AssumeRole":  # may start a break-glass session: record() looks at its parameters
+            return False
+        bg = self.break_glass
+        if bg is not None:
+            # Only a verdict known without a lookup (BreakGlass.known_break_glass) will do: a lookup, or a
+            # break-glass session (alerted), takes record()'s way.
+            known = getattr(bg, "known_break_glass", None)
+            try:
+                if known is None or known(principal) is not False:
+                    return False
+            except Exception:
+                return False
+        error_code = getattr(error, "code", None) if error is not None else None
+        parts = records.line_template(event_source, event_name, region, principal, origin, bool(error_code))
+        if parts is None:
+            return False
+        if error_code:
+            message = getattr(error, "message", None)
+            line = records.render_line(
+                parts, user_agent, request_parameters, request_id, decisions, error_code, message
+            )
+        else:
+            line = records.render_line(parts, user_agent, request_parameters, request_id, decisions)
+        try:
+            self.append_line(line)
+        except OSError:
+            log.exception("audit log write failed")
+            raise
+        return True
 
     async def record(
         self,
@@ -108,17 +158,23 @@ class AuditLog:
         ``authz.Decided`` values of the request (``call.notes["decisions"]``); ``response_elements``: for
         STS AssumeRole, ``{"assumedRoleUser": {...}, "credentials": {"accessKeyId": ...}}`` (never secrets).
         The record is written before this returns (see the module docstring for what survives a crash)."""
-        extra = dict(extra or {})
         bg = self.break_glass
         flagged = False
         if bg is not None:
             try:
-                flagged = await bg.is_break_glass(principal)
+                # Most records' answer is known without a coroutine (BreakGlass caches it per principal);
+                # another detector (tests') only has the awaitable.
+                known = getattr(bg, "known_break_glass", None)
+                verdict = known(principal) if known is not None else None
+                flagged = verdict if verdict is not None else await bg.is_break_glass(principal)
                 if not flagged and event_name == "AssumeRole" and error is None and request_parameters:
                     role_arn = str(request_parameters.get("roleArn") or "")
                     if role_arn and await bg.role_arn_is_break_glass(role_arn):
                         flagged = True
-                        extra.update(_assumption_details(request_parameters, response_elements, role_arn))
+                        extra = {
+                            **(extra or {}),
+                            **_assumption_details(request_parameters, response_elements, role_arn),
+                        }
             except Exception:
                 log.exception("break-glass detection failed; record flagged to be safe")
                 flagged = principal is not None and getattr(principal, "kind", "") == "AssumedRole"

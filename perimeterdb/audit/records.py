@@ -13,41 +13,130 @@ of single-item operations and the table names of batch and transaction requests 
 
 from __future__ import annotations
 
+import itertools
+import os
 import time
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime
-from functools import lru_cache
 from typing import Any
 
-from perimeterdb.policy.context import iso_second
+import orjson
 
-_IDENTITY_TYPES = {"User": "IAMUser", "Account": "Root", "AssumedRole": "AssumedRole", "FederatedUser": "FederatedUser"}
-_DYNAMODB_KEPT = {"TableName": "tableName", "IndexName": "indexName", "Key": "key", "Limit": "limit",
-                  "Select": "select", "ConsistentRead": "consistentRead", "ReturnValues": "returnValues"}
+from perimeterdb.auth.principal import Principal
+from perimeterdb.policy.context import iso_second
+from perimeterdb.policy.decide import Response
+
+_IDENTITY_TYPES = {
+    "User": "IAMUser",
+    "Account": "Root",
+    "AssumedRole": "AssumedRole",
+    "FederatedUser": "FederatedUser",
+}
+_DYNAMODB_KEPT = {
+    "TableName": "tableName",
+    "IndexName": "indexName",
+    "Key": "key",
+    "Limit": "limit",
+    "Select": "select",
+    "ConsistentRead": "consistentRead",
+    "ReturnValues": "returnValues",
+}
+_DYNAMODB_KEPT_PAIRS = tuple(_DYNAMODB_KEPT.items())
 _MAX_PARAM_CHARS = 8192
 
 
 def iso_now(moment: datetime | None = None) -> str:
     if moment is None:
-        return iso_second(int(time.time()))
+        return _event_time()
     return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
+
+# The current second: its start and end (epoch floats, so that checking costs no int() conversion), its
+# text and that text as JSON. Every record in that second reuses them. One tuple, so that a thread never
+# reads the second of one update with the text of another.
+_clock: tuple[float, float, str, bytes] = (0.0, 0.0, "", b"")
+
+
+def _tick(now: float) -> tuple[float, float, str, bytes]:
+    global _clock
+    second = int(now)
+    text = iso_second(second)
+    _clock = clock = (float(second), float(second + 1), text, orjson.dumps(text))
+    return clock
+
+
+def _event_time() -> str:
+    now = time.time()
+    clock = _clock
+    if not clock[0] <= now < clock[1]:
+        clock = _tick(now)
+    return clock[2]
+
+
+# eventID: UUID-shaped, unique per record without a urandom call per record. A random version-4 UUID's
+# first 20 hex digits (74 random bits) are drawn once per process; the last 12 hex digits count the
+# records. A forked child (``serve --workers``) draws its own prefix, or siblings would repeat ids. The
+# prefix and its counter are one tuple, so an id always pairs a number with the prefix it was counted
+# under, even when two threads replace an exhausted counter at once.
+_COUNTER_LIMIT = 1 << 48  # 12 hex digits; a new prefix is drawn if a process ever gets this far
+_ids: tuple[str, bytes, Iterator[int]] = ("", b"", iter(()))
+
+
+def _new_ids() -> None:
+    global _ids
+    prefix = str(uuid.UUID(bytes=os.urandom(16), version=4))[:24]
+    _ids = (prefix, prefix.encode(), itertools.count())
+
+
+_new_ids()
+os.register_at_fork(after_in_child=_new_ids)
+
+
+def _next_id() -> tuple[tuple[str, bytes, Iterator[int]], int]:
+    ids = _ids
+    n = next(ids[2])  # itertools.count: atomic under the GIL, so threads never share a number
+    if n >= _COUNTER_LIMIT:
+        _new_ids()
+        ids = _ids
+        n = next(ids[2])
+    return ids, n
+
+
+def event_id() -> str:
+    ids, n = _next_id()
+    return f"{ids[0]}{n:012x}"
+
+
+# Per-object caches of the parts of a record that depend only on immutable values: the principal (the
+# identity store hands out one Principal object per credential until something changes) and the
+# authorizer's Response. Keyed by id() with the object itself kept in the entry, so an id cannot be reused
+# by another object while its entry lives; bounded by clearing (a miss only costs a rebuild). The cached
+# dicts are shared between records: the record is serialized, never edited.
+_CACHE_MAX = 4096
+_identities: dict[int, tuple[Principal, dict[str, Any]]] = {}
+# (response, entry, entry as JSON, [entry] as JSON)
+_decisions: dict[tuple[int, str, str], tuple[Response, dict[str, Any], bytes, bytes]] = {}
 
 
 def user_identity(principal: Any) -> dict[str, Any]:
     """CloudTrail's userIdentity for an authenticated ``auth.principal.Principal`` (or None)."""
     if principal is None:
         return {"type": "Unknown"}
-    try:
-        return _user_identity(principal)
-    except TypeError:  # an unhashable principal (tests' stand-ins): build it every time
-        return _user_identity.__wrapped__(principal)
+    hit = _identities.get(id(principal))
+    if hit is not None and hit[0] is principal:
+        return hit[1]
+    out = _user_identity(principal)
+    # Only the frozen Principal is cached: a stand-in (tests') may change between records.
+    if type(principal) is Principal:
+        if len(_identities) >= _CACHE_MAX:
+            _identities.clear()
+        _identities[id(principal)] = (principal, out)
+    return out
 
 
-@lru_cache(maxsize=4096)
 def _user_identity(principal: Any) -> dict[str, Any]:
-    """Built once per principal (principals are frozen values); the record serializes it, never edits it."""
+    """Built from the principal's fields only, so it can be kept as long as the (frozen) principal."""
     kind = _IDENTITY_TYPES.get(principal.kind, principal.kind)
     out: dict[str, Any] = {
         "type": kind,
@@ -84,16 +173,15 @@ def _user_identity(principal: Any) -> dict[str, Any]:
 
 def dynamodb_parameters(body: Mapping[str, Any] | None) -> dict[str, Any] | None:
     """Table names and keys only; never item values, expressions' values or conditions."""
-    if not isinstance(body, Mapping):
+    # type() first: the decoded body is a dict, and isinstance against an ABC costs more than the rest.
+    if type(body) is not dict and not isinstance(body, Mapping):
         return None
-    out: dict[str, Any] = {}
-    for name, kept in _DYNAMODB_KEPT.items():
-        if name in body:
-            out[kept] = body[name]
-    if isinstance(body.get("RequestItems"), Mapping):
-        out["requestItems"] = sorted(body["RequestItems"])
+    out: dict[str, Any] = {kept: body[name] for name, kept in _DYNAMODB_KEPT_PAIRS if name in body}
+    requests = body.get("RequestItems")
+    if requests is not None and isinstance(requests, Mapping):
+        out["requestItems"] = sorted(requests)
     items = body.get("TransactItems")
-    if isinstance(items, list):
+    if items is not None and isinstance(items, list):
         tables = set()
         for entry in items:
             if isinstance(entry, Mapping):
@@ -124,26 +212,39 @@ def decision_entries(decisions: Sequence[Any]) -> list[dict[str, Any]]:
     out = []
     for d in decisions:
         response = d.response
-        out.append(
-            {
-                "action": d.action,
-                "resource": d.resource,
-                "decision": response.decision.value,
-                "deniedBy": response.denied_by,
-                "determining": [
-                    {
-                        "kind": ref.kind,
-                        "policyId": ref.policy_id,
-                        "policyArn": ref.policy_arn,
-                        "sid": ref.sid,
-                        "index": ref.index,
-                    }
-                    for ref in response.determining
-                ],
-                "errors": list(response.errors),
-            }
-        )
+        key = (id(response), d.action, d.resource)
+        hit = _decisions.get(key)
+        if hit is not None and hit[0] is response:
+            out.append(hit[1])
+            continue
+        entry = _decision_entry(d.action, d.resource, response)
+        if type(response) is Response:  # frozen: its entry holds for the object's life
+            if len(_decisions) >= _CACHE_MAX:
+                _decisions.clear()
+            serialized = orjson.dumps(entry, default=str)
+            _decisions[key] = (response, entry, serialized, b"[" + serialized + b"]")
+        out.append(entry)
     return out
+
+
+def _decision_entry(action: str, resource: str, response: Any) -> dict[str, Any]:
+    return {
+        "action": action,
+        "resource": resource,
+        "decision": response.decision.value,
+        "deniedBy": response.denied_by,
+        "determining": [
+            {
+                "kind": ref.kind,
+                "policyId": ref.policy_id,
+                "policyArn": ref.policy_arn,
+                "sid": ref.sid,
+                "index": ref.index,
+            }
+            for ref in response.determining
+        ],
+        "errors": list(response.errors),
+    }
 
 
 def build(
@@ -164,9 +265,50 @@ def build(
     extra: Mapping[str, Any] | None = None,
     now: datetime | None = None,
 ) -> dict[str, Any]:
+    return _assemble(
+        event_time=_event_time() if now is None else iso_now(now),
+        event_id=event_id(),
+        event_source=event_source,
+        event_name=event_name,
+        region=region,
+        request_id=request_id,
+        principal=principal,
+        origin=origin,
+        request_parameters=request_parameters,
+        error_code=error_code,
+        error_message=error_message,
+        decision_list=decision_entries(decisions),
+        user_agent=user_agent,
+        recipient_account=recipient_account,
+        break_glass=break_glass,
+        extra=extra,
+    )
+
+
+def _assemble(
+    *,
+    event_time: str,
+    event_id: str,
+    event_source: str,
+    event_name: str,
+    region: str,
+    request_id: str,
+    principal: Any,
+    origin: Any,
+    request_parameters: Any,
+    error_code: Any,
+    error_message: Any,
+    decision_list: Any,
+    user_agent: str | None,
+    recipient_account: str | None,
+    break_glass: bool,
+    extra: Mapping[str, Any] | None,
+) -> dict[str, Any]:
+    # The one place that decides the record's fields and their order: ``build`` and the line templates
+    # both come from here, so a templated line is the same bytes as the record's own serialization.
     record: dict[str, Any] = {
         "eventVersion": "1.08",
-        "eventTime": iso_now(now),
+        "eventTime": event_time,
         "eventSource": event_source,
         "eventName": event_name,
         "awsRegion": region,
@@ -176,7 +318,7 @@ def build(
         "requestParameters": request_parameters,
         "responseElements": None,
         "requestID": request_id,
-        "eventID": str(uuid.uuid4()),
+        "eventID": event_id,
         "eventType": "AwsApiCall",
         "recipientAccountId": recipient_account or getattr(principal, "account", None),
     }
@@ -186,7 +328,7 @@ def build(
     if error_code:
         record["errorCode"] = error_code
         record["errorMessage"] = error_message or ""
-    additional: dict[str, Any] = {"decisions": decision_entries(decisions)}
+    additional: dict[str, Any] = {"decisions": decision_list}
     if vpce:
         additional["vpcId"] = getattr(origin, "vpc_id", None)
     additional["secureTransport"] = bool(getattr(origin, "secure", False))
@@ -197,3 +339,150 @@ def build(
         additional.update(extra)
     record["additionalEventData"] = additional
     return record
+
+
+# --- line templates ------------------------------------------------------------------------------------
+#
+# Most records differ from the previous one of the same caller only in eventTime, userAgent,
+# requestParameters, requestID, eventID, the error and the decisions. A template is the serialized record
+# of one context (caller, origin, event, region, with or without an error) cut at those values; a line is
+# the template's pieces with the request's values serialized in between. The template is made by
+# serializing ``_assemble``'s record with a unique marker in each hole, so a line is byte for byte what
+# serializing the whole record gives. The user agent is a hole, not part of the context, because the
+# client chooses it freely (a new one per request would only churn the cache).
+
+_MARK = f"\x00perimeterdb-audit-{os.urandom(8).hex()}-"  # random: no request text can contain it
+_HOLES = ("eventTime", "userAgent", "requestParameters", "requestID", "eventID", "decisions")
+_ERROR_HOLES = (*_HOLES[:-1], "errorCode", "errorMessage", "decisions")
+_templates: dict[tuple[Any, ...], tuple[Principal, tuple[bytes, ...] | None]] = {}
+
+
+def line_template(
+    event_source: str, event_name: str, region: str, principal: Any, origin: Any, with_error: bool
+) -> tuple[bytes, ...] | None:
+    """The pieces around the holes (``_HOLES``, or ``_ERROR_HOLES`` ``with_error``) of this context's line
+    for ``render_line``; None when the context has none (no Principal, no NetworkOrigin): build the record.
+    Only for records without recipient account, break-glass flag, extra data or response elements."""
+    if type(principal) is not Principal:  # a frozen value: what it says cannot change under its id
+        return None
+    try:
+        key = (
+            id(principal),
+            event_source,
+            event_name,
+            region,
+            origin.source_ip,
+            origin.vpce_id,
+            origin.vpc_id,
+            origin.secure,
+            with_error,
+        )
+    except AttributeError:
+        return None
+    hit = _templates.get(key)
+    if hit is not None and hit[0] is principal:
+        return hit[1]
+    parts = _cut(event_source, event_name, region, principal, origin, _ERROR_HOLES if with_error else _HOLES)
+    if len(_templates) >= _CACHE_MAX:
+        _templates.clear()
+    _templates[key] = (principal, parts)
+    return parts
+
+
+def _cut(
+    event_source: str, event_name: str, region: str, principal: Any, origin: Any, holes: tuple[str, ...]
+) -> tuple[bytes, ...] | None:
+    marks = {name: f"{_MARK}{name}\x00" for name in holes}
+    record = _assemble(
+        event_time=marks["eventTime"],
+        event_id=marks["eventID"],
+        event_source=event_source,
+        event_name=event_name,
+        region=region,
+        request_id=marks["requestID"],
+        principal=principal,
+        origin=origin,
+        request_parameters=marks["requestParameters"],
+        error_code=marks.get("errorCode"),
+        error_message=marks.get("errorMessage"),
+        decision_list=marks["decisions"],
+        user_agent=marks["userAgent"],
+        recipient_account=None,
+        break_glass=False,
+        extra=None,
+    )
+    line = orjson.dumps(record, default=str, option=orjson.OPT_APPEND_NEWLINE)
+    pieces: list[bytes] = []
+    start = 0
+    for name in holes:
+        mark = orjson.dumps(marks[name])
+        at = line.find(mark, start)
+        if at < 0 or line.count(mark) != 1:  # the holes are not in _HOLES' order: no template
+            return None
+        pieces.append(line[start:at])
+        start = at + len(mark)
+    pieces.append(line[start:])
+    return tuple(pieces)
+
+
+def render_line(
+    parts: tuple[bytes, ...],
+    user_agent: str | None,
+    request_parameters: dict[str, Any] | None,
+    request_id: str,
+    decisions: Sequence[Any],
+    error_code: str | None = None,
+    error_message: str | None = None,
+) -> bytes:
+    """One record's JSON line from its context's template (``error_code`` exactly when it was made
+    ``with_error``); the same bytes as ``orjson.dumps(build(...), default=str)`` plus a newline."""
+    dumps = orjson.dumps
+    now = time.time()
+    clock = _clock
+    if not clock[0] <= now < clock[1]:
+        clock = _tick(now)
+    ids, n = _next_id()
+    head = (
+        parts[0],
+        clock[3],
+        parts[1],
+        dumps(user_agent),
+        parts[2],
+        dumps(request_parameters, default=str),
+        parts[3],
+        dumps(request_id, default=str),
+        parts[4],
+        b'"%s%012x"' % (ids[1], n),
+        parts[5],
+    )
+    if error_code is None:
+        return b"".join((*head, decisions_json(decisions), parts[6]))
+    return b"".join(
+        (
+            *head,
+            dumps(error_code, default=str),
+            parts[6],
+            dumps(error_message or "", default=str),
+            parts[7],
+            decisions_json(decisions),
+            parts[8],
+        )
+    )
+
+
+def decisions_json(decisions: Sequence[Any]) -> bytes:
+    """``decision_entries(decisions)`` serialized, from the per-Response cache when it holds them all."""
+    if len(decisions) == 1:  # nearly every request: one (action, resource) pair
+        d = decisions[0]
+        response = d.response
+        hit = _decisions.get((id(response), d.action, d.resource))
+        if hit is not None and hit[0] is response:
+            return hit[3]
+    parts = []
+    for d in decisions:
+        response = d.response
+        hit = _decisions.get((id(response), d.action, d.resource))
+        if hit is None or hit[0] is not response:
+            return orjson.dumps(decision_entries(decisions), default=str)
+        parts.append(hit[2])
+    return b"[" + b",".join(parts) + b"]"

@@ -26,6 +26,7 @@ from typing import Any
 import orjson
 
 from perimeterdb.audit.alerts import AlertSink
+from perimeterdb.auth.principal import Principal
 from perimeterdb.errors import ApiError
 from perimeterdb.storage.engine import Decision, Put, RowKey, StorageEngine
 
@@ -92,6 +93,11 @@ class BreakGlass:
         self.identities = identities
         self.data_dir = data_dir
         self._roles: dict[tuple[str, str], tuple[int, bool]] = {}
+        # id(principal) -> (principal, identity generation, verdict): the audit log asks for every record,
+        # and the identity store hands out one Principal object per credential, so the role lookup (and
+        # two coroutines) are skipped while nothing in the identity store changed. The principal is kept
+        # in the entry so that its id is not reused by another object while the entry lives.
+        self._principals: dict[int, tuple[Principal, int, bool]] = {}
         self._settings: dict[str, Any] | None = None
         self._settings_read = 0.0
         self._sink: AlertSink | None = None
@@ -121,12 +127,31 @@ class BreakGlass:
         self._roles[key] = (generation, flagged)
         return flagged
 
-    async def is_break_glass(self, principal: Any) -> bool:
+    def known_break_glass(self, principal: Any) -> bool | None:
+        """``is_break_glass``'s answer when it is known without a lookup, else None (then await that)."""
         if principal is None or principal.kind != "AssumedRole":
             return False
         if getattr(principal, "break_glass", False):
             return True
-        return bool(principal.role_name) and await self.role_is_break_glass(principal.account, principal.role_name)
+        if not principal.role_name:
+            return False
+        hit = self._principals.get(id(principal))
+        if hit is not None and hit[0] is principal and hit[1] == getattr(self.identities, "generation", 0):
+            return hit[2]
+        return None
+
+    async def is_break_glass(self, principal: Any) -> bool:
+        known = self.known_break_glass(principal)
+        if known is not None:
+            return known
+        # Read before the lookup: a change during it leaves the entry stale, so it is looked up again.
+        generation = getattr(self.identities, "generation", 0)
+        flagged = await self.role_is_break_glass(principal.account, principal.role_name)
+        if type(principal) is Principal:  # frozen; a stand-in could change under its id
+            if len(self._principals) > 10_000:
+                self._principals.clear()
+            self._principals[id(principal)] = (principal, generation, flagged)
+        return flagged
 
     async def role_arn_is_break_glass(self, role_arn: str) -> bool:
         parts = role_arn.split(":", 5)
@@ -147,7 +172,9 @@ class BreakGlass:
             "vpcEndpointId": record.get("vpcEndpointId"),
             "errorCode": record.get("errorCode"),
             "eventID": record.get("eventID"),
-            "details": {k: v for k, v in (record.get("additionalEventData") or {}).items() if k != "decisions"},
+            "details": {
+                k: v for k, v in (record.get("additionalEventData") or {}).items() if k != "decisions"
+            },
         }
         if self._sink is not None:
             self._sink.emit(alert)
