@@ -73,6 +73,82 @@ async def drive(app: Any, requests: list[tuple[dict[str, Any], bytes]], n: int) 
     return elapsed, bad
 
 
+def ablate(loop: Any, app: Any, runtime: Any, requests: list[Any], n: int) -> None:
+    """Each stage's cost as the difference it makes when taken out (best of three runs each)."""
+    from perimeterdb.auth import verify
+    from perimeterdb.server import pipeline
+
+    def best() -> float:
+        return min(loop.run_until_complete(drive(app, requests, n))[0] for _ in range(3)) / n * 1e6
+
+    async def allow(*_args: Any, **_kwargs: Any) -> None:
+        return None
+
+    real_authenticate = verify.authenticate
+    verified = loop.run_until_complete(
+        real_authenticate(
+            verify.HttpRequestParts("POST", "/", [], _headers(requests[0][0]), requests[0][1]),
+            runtime.identities.credential,
+            service="dynamodb",
+        )
+    )
+
+    async def known(*_args: Any, **_kwargs: Any) -> Any:
+        return verified
+
+    real_get = runtime.engine.get
+    stored: dict[Any, Any] = {}
+
+    async def remembered(key: Any) -> Any:
+        if key not in stored:
+            stored[key] = await real_get(key)
+        return stored[key]
+
+    full = best()
+    print(f"  all stages            {full:7.1f} µs")
+    stages: list[tuple[str, Any, Any]] = [
+        (
+            "audit record",
+            lambda: setattr(runtime, "audit", None),
+            lambda a=runtime.audit: setattr(runtime, "audit", a),
+        ),
+        (
+            "input validation",
+            lambda: setattr(pipeline, "validate_request", lambda *a: None),
+            lambda v=pipeline.validate_request: setattr(pipeline, "validate_request", v),
+        ),
+        (
+            "authorization",
+            lambda: setattr(runtime.authorizer, "authorize", allow),
+            lambda: delattr(runtime.authorizer, "authorize"),
+        ),
+        (
+            "SigV4 verification",
+            lambda: setattr(verify, "authenticate", known),
+            lambda: setattr(verify, "authenticate", real_authenticate),
+        ),
+        (
+            "storage reads (GetItem)",
+            lambda: setattr(runtime.engine, "get", remembered),
+            lambda: delattr(runtime.engine, "get"),
+        ),
+    ]
+    for name, take_out, put_back in stages:
+        take_out()
+        try:
+            without = best()
+        finally:
+            put_back()
+        print(f"  without {name:22s} {without:7.1f} µs  -> the stage costs ~{full - without:5.1f} µs")
+
+
+def _headers(scope: dict[str, Any]) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    for name, value in scope["headers"]:
+        out.setdefault(name.decode("latin-1"), []).append(value.decode("latin-1"))
+    return out
+
+
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--ops", default="GetItem,PutItem,UpdateItem,Query")
@@ -80,6 +156,11 @@ def main() -> int:
     parser.add_argument("--profile", action="store_true")
     parser.add_argument("--concurrency", type=int, default=1, help="requests in flight (wrk uses 16)")
     parser.add_argument("--uvloop", action="store_true")
+    parser.add_argument(
+        "--ablate",
+        action="store_true",
+        help="also measure with each stage taken out in turn (what each stage costs, by difference)",
+    )
     args = parser.parse_args()
     global CONCURRENCY
     CONCURRENCY = args.concurrency
@@ -122,6 +203,8 @@ def main() -> int:
                 print(
                     f"{op:12s} {1e6 * elapsed / args.n:8.1f} µs/request (app only){'  non-200: ' + str(bad) if bad else ''}"
                 )
+                if args.ablate:
+                    ablate(loop, app, runtime, requests, args.n)
                 if profiler:
                     stats = pstats.Stats(profiler)
                     stats.sort_stats("tottime").print_stats(30)

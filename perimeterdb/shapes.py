@@ -372,6 +372,54 @@ def _check_table_name(body: dict[str, Any], input_shape: dict[str, Any]) -> list
     return []
 
 
+_SCALAR_TYPES = frozenset({"string", "boolean", "integer", "long", "double", "float"})
+_PLAIN_VALUES = frozenset({str, bool, int, float, type(None)})
+_LONGEST_REMEMBERED = 512  # characters of a remembered string member
+_VALID_BODIES_MAX = 8192
+
+
+@cache
+def _member_kinds(service: str, input_name: str) -> dict[str, str]:
+    """How much of each top-level member the checks look at: ``scalar`` (its type and value), ``attributes``
+    (a map of attribute names or values: its size and its values' types, the rest being checked by
+    dynamodb/values.py), or ``other`` (nested structures: everything)."""
+    shapes = service_model(service)["shapes"]
+    kinds = {}
+    for name, member in shapes[input_name].get("members", {}).items():
+        shape = shapes[member["shape"]]
+        if shape["type"] in _SCALAR_TYPES:
+            kinds[name] = "scalar"
+        elif shape["type"] == "map" and shape["value"]["shape"] in _ATTRIBUTE_SHAPES:
+            kinds[name] = "attributes"
+        else:
+            kinds[name] = "other"
+    return kinds
+
+
+def _validity_key(service: str, input_name: str, body: dict[str, Any]) -> tuple[Any, ...] | None:
+    """All that validation reads of a body of scalars and attribute maps (two bodies with one key pass
+    or fail together), or None for bodies with nested structures or long strings."""
+    kinds = _member_kinds(service, input_name)
+    parts: list[Any] = [service, input_name]
+    for name, value in body.items():
+        kind = kinds.get(name)
+        if kind is None:
+            continue  # unknown members are ignored
+        if kind == "scalar":
+            if type(value) not in _PLAIN_VALUES or (type(value) is str and len(value) > _LONGEST_REMEMBERED):
+                return None
+            parts.append((name, type(value), value))
+        elif kind == "attributes" and type(value) is dict:
+            parts.append((name, len(value), tuple(type(v) for v in value.values())))
+        else:
+            return None
+    return tuple(parts)
+
+
+# Validity keys of bodies that passed: the checks are a pure function of the key (``_validity_key``).
+_VALID_BODIES: set[tuple[Any, ...]] = set()
+
+
 def validate_request(service: str, operation: str, body: Any) -> dict[str, Any]:
     """Check ``body`` against the operation's input shape; return it, or raise the error AWS would."""
     model = service_model(service)
@@ -383,6 +431,18 @@ def validate_request(service: str, operation: str, body: Any) -> dict[str, Any]:
         raise _serialization(
             "Start of list found where not expected" if isinstance(body, list) else "Expected null"
         )
+    key = _validity_key(service, input_name, body)
+    if key is not None and key in _VALID_BODIES:
+        return body
+    _check(service, shapes, input_name, body)
+    if key is not None:
+        if len(_VALID_BODIES) >= _VALID_BODIES_MAX:
+            _VALID_BODIES.clear()
+        _VALID_BODIES.add(key)
+    return body
+
+
+def _check(service: str, shapes: dict[str, Any], input_name: str, body: dict[str, Any]) -> None:
     _TypeChecker(shapes).check(body, input_name)
     input_shape = shapes[input_name]
     problems = _check_table_name(body, input_shape) if service == "dynamodb" else []
@@ -395,4 +455,3 @@ def validate_request(service: str, operation: str, body: Any) -> dict[str, Any]:
         raise errors.validation(
             f"{n} validation error{'s' if n > 1 else ''} detected: " + "; ".join(checker.problems)
         )
-    return body
