@@ -18,7 +18,7 @@ from perimeterdb.dynamodb import items as item_rows
 from perimeterdb.dynamodb.catalog import Table
 from perimeterdb.dynamodb.expressions import legacy
 from perimeterdb.dynamodb.items import Item
-from perimeterdb.storage.engine import Decision, RowKey
+from perimeterdb.storage.engine import Decision, Delete, Put, RowKey
 
 
 class _Keep:
@@ -81,6 +81,26 @@ class ItemWrite:
             and not update.adds
             and bool(update.removes or update.deletes)
         )
+
+    def can_be_blind(self) -> bool:
+        """Can this write go to storage without reading the item first (when nobody asks for the old item:
+        no ALL_OLD, no consumed capacity)? A Put or Delete without condition on a table without indexes:
+        the old item would only decide index rows, and there are none."""
+        return (
+            self.kind in ("Put", "Delete")
+            and self.condition is None
+            and not self.table.description.get("_index_spaces")
+        )
+
+    def blind_changes(self) -> tuple[list[Any], Item | None]:
+        """The row change of a write that ``can_be_blind``, and the new item."""
+        new = self.item if self.kind == "Put" else None
+        return ([Put(self.row, item_rows.encode_item(new)) if new is not None else Delete(self.row)], new)
+
+    def decide_blind(self, _current: list[bytes | None]) -> Decision:
+        """``decide`` without the old item (``can_be_blind``): returns (None, new) as the result."""
+        changes, new = self.blind_changes()
+        return Decision(changes, (None, new))
 
     def decide(self, current: list[bytes | None]) -> Decision:
         """The storage decision for this write alone: returns (old, new) as the result."""
@@ -166,9 +186,13 @@ def bind_condition(body: dict[str, Any], operation: str) -> Any:
 
 
 async def execute(
-    write: ItemWrite, engine: Any, return_on_failure: str | None
+    write: ItemWrite, engine: Any, return_on_failure: str | None, *, old_wanted: bool = True
 ) -> tuple[Item | None, Item | None]:
-    """Run one write atomically; return (old, new) or raise ConditionalCheckFailedException."""
+    """Run one write atomically; return (old, new) or raise ConditionalCheckFailedException. With
+    ``old_wanted=False`` a write that ``can_be_blind`` skips reading the item (old is then None)."""
+    if not old_wanted and write.can_be_blind():
+        blind: tuple[Item | None, Item | None] = await engine.atomic([], write.decide_blind)
+        return blind
     try:
         result: tuple[Item | None, Item | None] = await engine.atomic([write.row], write.decide)
     except ConditionFailed as exc:

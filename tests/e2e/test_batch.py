@@ -135,3 +135,28 @@ def test_sixteen_megabytes_leave_unprocessed_keys(ddb: Any, hash_table: str) -> 
     assert returned + left == 50
     assert left > 0
     assert got["UnprocessedKeys"][hash_table]["ProjectionExpression"] == "pk"
+
+
+def test_unread_writes_replace_and_delete(ddb: Any, hash_table: str) -> None:
+    """Writes that nobody needs the old item of are not read first (writes.ItemWrite.can_be_blind): an
+    overwrite still replaces the whole item, a delete still deletes, and ALL_OLD still sees the old item."""
+    ddb.put_item(TableName=hash_table, Item={"pk": {"S": "blind-1"}, "a": {"S": "old"}, "b": {"N": "1"}})
+    ddb.put_item(TableName=hash_table, Item={"pk": {"S": "blind-2"}, "a": {"S": "gone"}})
+    ddb.batch_write_item(
+        RequestItems={
+            hash_table: [
+                {"PutRequest": {"Item": {"pk": {"S": "blind-1"}, "a": {"S": "new"}}}},
+                {"DeleteRequest": {"Key": {"pk": {"S": "blind-2"}}}},
+            ]
+        }
+    )
+    assert ddb.get_item(TableName=hash_table, Key={"pk": {"S": "blind-1"}})["Item"] == {
+        "pk": {"S": "blind-1"},
+        "a": {"S": "new"},
+    }
+    assert "Item" not in ddb.get_item(TableName=hash_table, Key={"pk": {"S": "blind-2"}})
+    ddb.put_item(TableName=hash_table, Item={"pk": {"S": "blind-1"}, "c": {"S": "third"}})
+    old = ddb.put_item(TableName=hash_table, Item={"pk": {"S": "blind-1"}}, ReturnValues="ALL_OLD")
+    assert old["Attributes"] == {"pk": {"S": "blind-1"}, "c": {"S": "third"}}
+    ddb.delete_item(TableName=hash_table, Key={"pk": {"S": "blind-1"}})
+    assert "Item" not in ddb.get_item(TableName=hash_table, Key={"pk": {"S": "blind-1"}})

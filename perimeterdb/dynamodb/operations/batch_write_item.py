@@ -78,11 +78,21 @@ async def run(body: dict[str, Any], call: Call) -> dict[str, Any]:
             seen.add(ident)
             planned.append((name, write))
 
+    # A write nobody needs the old item of (no capacity asked for, no index rows to maintain) is not read.
+    sizes_wanted = body.get("ReturnConsumedCapacity") in ("TOTAL", "INDEXES")
+    blind = [not sizes_wanted and write.can_be_blind() for _, write in planned]
+
     def decide(current: list[bytes | None]) -> Decision:
         changes: list[RowChange] = []
         outcomes: list[tuple[Any, Any]] = []
-        for (_, write), raw in zip(planned, current, strict=True):
-            old = items.decode_item(raw)
+        read = iter(current)
+        for (_, write), unread in zip(planned, blind, strict=True):
+            if unread:
+                row_changes, new = write.blind_changes()
+                changes.extend(row_changes)
+                outcomes.append((None, new))
+                continue
+            old = items.decode_item(next(read))
             new = write.apply(old)
             outcomes.append((old, new))
             if new is None and old is None:
@@ -90,7 +100,9 @@ async def run(body: dict[str, Any], call: Call) -> dict[str, Any]:
             changes.extend(items.write_changes(write.table, write.row, old, new))  # type: ignore[arg-type]
         return Decision(changes, outcomes)
 
-    outcomes = await call.engine.atomic([write.row for _, write in planned], decide)
+    outcomes = await call.engine.atomic(
+        [write.row for (_, write), unread in zip(planned, blind, strict=True) if not unread], decide
+    )
     out: dict[str, Any] = {"UnprocessedItems": {}}
     mode = body.get("ReturnConsumedCapacity")
     if mode in ("TOTAL", "INDEXES"):

@@ -20,7 +20,10 @@ async def run(body: dict[str, Any], call: Call) -> dict[str, Any]:
     table = await call.data_table(body["TableName"])
     key = writes.key_from_body(table, body["Key"])
     write = writes.ItemWrite(table, key, items.row_key(table, key), "Delete", condition=condition)
-    old, _ = await writes.execute(write, call.engine, body.get("ReturnValuesOnConditionCheckFailure"))
+    old_wanted = mode == "ALL_OLD" or body.get("ReturnConsumedCapacity") in ("TOTAL", "INDEXES")
+    old, _ = await writes.execute(
+        write, call.engine, body.get("ReturnValuesOnConditionCheckFailure"), old_wanted=old_wanted
+    )
     out: dict[str, Any] = {}
     if mode == "ALL_OLD" and old is not None:
         out["Attributes"] = old

@@ -21,7 +21,10 @@ async def run(body: dict[str, Any], call: Call) -> dict[str, Any]:
     item = writes.validate_new_item(table, body["Item"])
     key = values.key_of(item, table.key_schema)
     write = writes.ItemWrite(table, key, items.row_key(table, key), "Put", condition=condition, item=item)
-    old, _ = await writes.execute(write, call.engine, body.get("ReturnValuesOnConditionCheckFailure"))
+    old_wanted = mode == "ALL_OLD" or body.get("ReturnConsumedCapacity") in ("TOTAL", "INDEXES")
+    old, _ = await writes.execute(
+        write, call.engine, body.get("ReturnValuesOnConditionCheckFailure"), old_wanted=old_wanted
+    )
     out: dict[str, Any] = {}
     if mode == "ALL_OLD" and old is not None:
         out["Attributes"] = old
