@@ -56,11 +56,15 @@ def _area(path: str) -> str:
     return path.split("/", 1)[0]
 
 
+_IDLE_WAITS = ("Condition.wait (threading.py", "Event.wait (threading.py")
+
+
 def idle_leaves() -> set[str]:
     """Leaf frames that are waits, not work: the SQLite writer thread blocked on its empty queue.
 
     py-spy does not see a thread blocked in ``SimpleQueue.get()`` as idle, so without this the writer
-    thread would look busy whenever it waits for the next write.
+    thread would look busy whenever it waits for the next write. (The checkpoint thread's sleep between
+    passes, an ``Event.wait``, is recognised in ``parse`` by ``_IDLE_WAITS``.)
     """
     source = ROOT / "perimeterdb" / "storage" / "sqlite.py"
     leaves = set()
@@ -82,13 +86,18 @@ def parse(text: str, idle: set[str] | None = None) -> Profile:
             continue
         stack, count = m.group(1), int(m.group(2))
         frames = stack.split(";")
-        if frames and frames[-1].strip() in idle:
+        leaf_frame = frames[-1].strip() if frames else ""
+        if leaf_frame in idle or (
+            leaf_frame.startswith(_IDLE_WAITS) and any("_checkpoint_loop" in f for f in frames)
+        ):
             prof.idle += count
             continue
-        thread = frames[0] if frames and frames[0].startswith(("thread", "process")) else "?"
-        if thread != "?":
+        process = ""
+        while frames and frames[0].startswith("process"):  # --subprocesses: "process P:cmd;process C:cmd;..."
+            process = frames[0].split(":", 1)[0] + " "
             frames = frames[1:]
-        if frames and frames[0].startswith("process"):
+        thread = process + frames[0] if frames and frames[0].startswith("thread") else "?"
+        if thread != "?":
             frames = frames[1:]
         prof.samples += count
         prof.by_thread[re.sub(r"0x[0-9a-f]+", "", thread).strip()] += count

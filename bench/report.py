@@ -358,8 +358,8 @@ def render(results: dict[str, Any]) -> str:
                 continue
             threads = ", ".join(f"{k or '?'} {v * 100 / p['samples']:.0f}%" for k, v in p["threads"].items())
             w(
-                f"### {workload}: {p['samples']} samples ({p.get('idle_dropped', 0)} idle waits of the writer thread "
-                f"dropped); threads: {threads}\n"
+                f"### {workload}: {p['samples']} samples ({p.get('idle_dropped', 0)} idle waits of the writer and checkpoint "
+                f"threads dropped); threads: {threads}\n"
             )
             w("| inclusive % | function (perimeterdb and the server stack) |\n|---|---|")
             shown = 0
