@@ -1,7 +1,6 @@
 """Micro-benchmark of ``perimeterdb.auth.verify.authenticate`` on a boto3-like signed DynamoDB POST.
 
-No server: the request is signed in-process with ``sigv4.sign_headers`` (the same way ``bench/presign.py``
-signs wrk's requests) and ``authenticate`` runs against a trivial async credential callback, all inside one
+No server: the request is signed in-process by ``bench/presign.py`` (as wrk's requests are) and ``authenticate`` runs against a trivial async credential callback, all inside one
 event loop so the figure is the verifier's own cost plus one ``await``. Prints microseconds per call, best
 of several rounds, for a long-term key and for a session (x-amz-security-token) credential.
 
@@ -20,8 +19,9 @@ import time
 from datetime import UTC, datetime
 
 import orjson
+from presign import Credentials, sign_request
 
-from perimeterdb.auth import sigv4, verify
+from perimeterdb.auth import verify
 from perimeterdb.auth.credentials import CredentialRecord
 from perimeterdb.auth.principal import Principal
 
@@ -41,33 +41,15 @@ PRINCIPAL = Principal(
 def signed_parts(access_key: str, token: str | None, body: bytes) -> verify.HttpRequestParts:
     """A GetItem request with boto3's header set, as the server hands it to the verifier."""
     amz_date = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    headers = {
-        "Host": "127.0.0.1:8000",
-        "Content-Type": "application/x-amz-json-1.0",
-        "X-Amz-Target": "DynamoDB_20120810.GetItem",
-        "X-Amz-Date": amz_date,
-    }
-    if token is not None:
-        headers["X-Amz-Security-Token"] = token
-    headers["Authorization"] = sigv4.sign_headers(
-        method="POST",
-        path="/",
-        query_pairs=[],
-        headers=headers,
-        body=body,
-        access_key=access_key,
-        secret=SECRET,
-        region="us-east-1",
-        service="dynamodb",
-        amz_date=amz_date,
-    )
-    # Unsigned headers a real client also sends; the verifier must skip them.
-    headers["Content-Length"] = str(len(body))
-    headers["User-Agent"] = "Boto3/1.34.0 md/Botocore#1.34.0 ua/2.0 os/linux lang/python#3.11.7"
-    headers["Accept-Encoding"] = "identity"
+    raw = sign_request("127.0.0.1:8000", "GetItem", body, Credentials(access_key, SECRET, token), amz_date)
+    head = raw.partition(b"\r\n\r\n")[0].decode("latin-1").split("\r\n")[1:]
     lowered: dict[str, list[str]] = {}
-    for name, value in headers.items():
+    for line in head:
+        name, _, value = line.partition(": ")
         lowered.setdefault(name.lower(), []).append(value)
+    # Unsigned headers a real client also sends; the verifier must skip them.
+    lowered["user-agent"] = ["Boto3/1.34.0 md/Botocore#1.34.0 ua/2.0 os/linux lang/python#3.11.7"]
+    lowered["accept-encoding"] = ["identity"]
     return verify.HttpRequestParts("POST", "/", [], lowered, body)
 
 

@@ -8,7 +8,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from perimeterdb.server import pipeline
-from perimeterdb.server.network import origin_from_scope
+from perimeterdb.server.network import public_origins
 from perimeterdb.server.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -22,7 +22,7 @@ class PerimeterApp:
     def __init__(self, runtime: Runtime) -> None:
         self.runtime = runtime
         self.background: list[asyncio.Task[None]] = []
-        self.origin_for = origin_from_scope
+        self.origin_for = public_origins()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]

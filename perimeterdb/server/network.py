@@ -55,25 +55,6 @@ def _addresses(scope: dict[str, Any]) -> tuple[str, str, int, bool]:
     return source, str(server[0]), int(server[1] or 0), scope.get("scheme") == "https"
 
 
-_PUBLIC_ORIGINS: dict[tuple[str, str, int, bool], NetworkOrigin] = {}
-
-
-def origin_from_scope(scope: dict) -> NetworkOrigin:  # type: ignore[type-arg]
-    """The origin when no VPC endpoints are configured: every listener is public.
-
-    One value per address, shared by the requests from it: the authorizer remembers decisions per origin
-    object, and a fresh object per request would defeat that."""
-    addresses = _addresses(scope)
-    found = _PUBLIC_ORIGINS.get(addresses)
-    if found is None:
-        source, local, port, secure = addresses
-        found = NetworkOrigin(source_ip=source, local_ip=local, local_port=port, secure=secure)
-        if len(_PUBLIC_ORIGINS) > 4096:
-            _PUBLIC_ORIGINS.clear()
-        _PUBLIC_ORIGINS[addresses] = found
-    return found
-
-
 class OriginResolver:
     """``scope -> NetworkOrigin`` for a configured network world (use as ``PerimeterApp.origin_for``)."""
 
@@ -161,3 +142,9 @@ async def refuse(rt: Any, req: Any, request_id: str) -> Any:
             extra={"spoofingAttempt": True, "refused": origin.refused},
         )
     return wire.json_error(error, request_id, content_type="application/x-amz-json-1.0")
+
+
+def public_origins() -> OriginResolver:
+    """The resolver when no VPC endpoints are configured: every listener is public. It still remembers
+    one origin per address: the authorizer remembers decisions per origin object."""
+    return OriginResolver(NetworkWorld())

@@ -77,6 +77,17 @@ def test_inline_policy_takes_effect_on_the_next_request(user_client: Any, hash_t
     assert exc.value.response["Error"]["Code"] == "AccessDeniedException"
 
 
+def _get_item_policy(table_arn: str, condition: dict[str, Any]) -> dict[str, Any]:
+    """An identity policy allowing GetItem on one table under one condition block."""
+    statement = {
+        "Effect": "Allow",
+        "Action": "dynamodb:GetItem",
+        "Resource": table_arn,
+        "Condition": condition,
+    }
+    return {"Version": "2012-10-17", "Statement": [statement]}
+
+
 def test_remembered_decisions_follow_the_keys_the_policy_reads(
     user_client: Any, hash_table: str, ddb: Any
 ) -> None:
@@ -84,17 +95,9 @@ def test_remembered_decisions_follow_the_keys_the_policy_reads(
     principal, action and table alternate between allowed and denied as dynamodb:LeadingKeys changes."""
     iam, client, name = user_client
     table_arn = ddb.describe_table(TableName=hash_table)["Table"]["TableArn"]
-    policy = {
-        "Version": "2012-10-17",
-        "Statement": [
-            {
-                "Effect": "Allow",
-                "Action": "dynamodb:GetItem",
-                "Resource": table_arn,
-                "Condition": {"ForAllValues:StringEquals": {"dynamodb:LeadingKeys": ["${aws:username}"]}},
-            }
-        ],
-    }
+    policy = _get_item_policy(
+        table_arn, {"ForAllValues:StringEquals": {"dynamodb:LeadingKeys": ["${aws:username}"]}}
+    )
     iam.put_user_policy(UserName=name, PolicyName="own", PolicyDocument=json.dumps(policy))
     for _ in range(3):
         client.get_item(TableName=hash_table, Key={"pk": {"S": name}})
@@ -115,17 +118,7 @@ def test_x_forwarded_for_does_not_change_the_source_ip(user_client: Any, hash_ta
     uvicorn trusts by default for proxy headers) cannot claim another with X-Forwarded-For."""
     iam, client, name = user_client
     table_arn = ddb.describe_table(TableName=hash_table)["Table"]["TableArn"]
-    policy = {
-        "Version": "2012-10-17",
-        "Statement": [
-            {
-                "Effect": "Allow",
-                "Action": "dynamodb:GetItem",
-                "Resource": table_arn,
-                "Condition": {"IpAddress": {"aws:SourceIp": "10.77.9.9/32"}},
-            }
-        ],
-    }
+    policy = _get_item_policy(table_arn, {"IpAddress": {"aws:SourceIp": "10.77.9.9/32"}})
     iam.put_user_policy(UserName=name, PolicyName="from-afar", PolicyDocument=json.dumps(policy))
 
     def spoof(request: Any, **_: Any) -> None:
