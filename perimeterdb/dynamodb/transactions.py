@@ -24,7 +24,9 @@ from perimeterdb.dynamodb.catalog import Table
 from perimeterdb.dynamodb.writes import KEEP, ConditionFailed, ItemWrite
 from perimeterdb.storage.engine import Decision, Put, RowChange, RowKey, StorageEngine
 
-TOKENS = "meta:txtokens"
+# Not a "meta:" space: no process caches tokens (each is read inside its transaction's atomic write), so
+# writing one must not bump the metadata generation and drop every process's caches.
+TOKENS = "txtokens"
 TOKEN_LIFETIME = 600.0
 MAX_TRANSACTION_BYTES = 4 * 1024 * 1024
 ACTIONS = {

@@ -1,6 +1,8 @@
 """The storage engine interface: ordered key ranges, and atomic read-decide-write of one or many rows.
 
-Rows live in named *spaces* (a table, an index, a metadata namespace). A row key is
+Rows live in named *spaces* (a table, an index, a metadata namespace). Spaces named ``meta:…`` hold what
+server processes cache (tables, identities, organizations, the network): a commit that writes one bumps
+the shared generation, and every process drops its caches on its next request. A row key is
 ``(space, hh, hk, rk)``: ``hh`` is a short hash prefix that spreads partitions (and gives Scan its
 hash order and parallel-scan segments), ``hk`` and ``rk`` are order-preserving encodings of the partition
 and sort key (see ``keys.py``). Values are opaque bytes.

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import threading
 import uuid
+from pathlib import Path
 from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
+
+from tests.support.server import ServerProcess
 
 
 def _key(name: str) -> dict[str, Any]:
@@ -223,3 +226,33 @@ def test_transact_get_items(ddb: Any, hash_table: str) -> None:
         exc.value.response["Error"]["Message"]
         == "Transaction request cannot include multiple operations on one item"
     )
+
+
+def test_a_client_request_token_does_not_bump_the_metadata_generation(tmp_path: Path) -> None:
+    """Idempotency tokens are not metadata any process caches: storing one must not make every server
+    process drop its caches (and its remembered authorization decisions). Its own server, so that no other
+    test's metadata change (or index backfill) moves the generation meanwhile."""
+    from perimeterdb.storage.generation import Generation
+
+    server = ServerProcess(tmp_path / "data").start()
+    generation = Generation(server.data_dir / "perimeterdb.sqlite3.generation")
+    try:
+        ddb = server.client()
+        table = ddb.create_table(
+            TableName="tokens",
+            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+            BillingMode="PAY_PER_REQUEST",
+        )["TableDescription"]
+        before = generation.read()
+        for n in range(3):
+            ddb.transact_write_items(
+                TransactItems=[{"Put": {"TableName": "tokens", "Item": {"pk": {"S": f"gen-{n}"}}}}],
+                ClientRequestToken=uuid.uuid4().hex,
+            )
+        assert generation.read() == before
+        ddb.tag_resource(ResourceArn=table["TableArn"], Tags=[{"Key": "k", "Value": "v"}])
+        assert generation.read() > before  # a metadata change does move it
+    finally:
+        generation.close()
+        server.stop()
