@@ -13,17 +13,17 @@ of single-item operations and the table names of batch and transaction requests 
 
 from __future__ import annotations
 
-import itertools
 import os
 import time
 import uuid
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 import orjson
 
 from perimeterdb.auth.principal import Principal
+from perimeterdb.counted_ids import CountedIds
 from perimeterdb.policy.context import iso_second
 from perimeterdb.policy.decide import Response
 
@@ -74,38 +74,14 @@ def _event_time() -> str:
     return clock[2]
 
 
-# eventID: UUID-shaped, unique per record without a urandom call per record. A random version-4 UUID's
-# first 20 hex digits (74 random bits) are drawn once per process; the last 12 hex digits count the
-# records. A forked child (``serve --workers``) draws its own prefix, or siblings would repeat ids. The
-# prefix and its counter are one tuple, so an id always pairs a number with the prefix it was counted
-# under, even when two threads replace an exhausted counter at once.
-_COUNTER_LIMIT = 1 << 48  # 12 hex digits; a new prefix is drawn if a process ever gets this far
-_ids: tuple[str, bytes, Iterator[int]] = ("", b"", iter(()))
-
-
-def _new_ids() -> None:
-    global _ids
-    prefix = str(uuid.UUID(bytes=os.urandom(16), version=4))[:24]
-    _ids = (prefix, prefix.encode(), itertools.count())
-
-
-_new_ids()
-os.register_at_fork(after_in_child=_new_ids)
-
-
-def _next_id() -> tuple[tuple[str, bytes, Iterator[int]], int]:
-    ids = _ids
-    n = next(ids[2])  # itertools.count: atomic under the GIL, so threads never share a number
-    if n >= _COUNTER_LIMIT:
-        _new_ids()
-        ids = _ids
-        n = next(ids[2])
-    return ids, n
+# eventID: UUID-shaped, unique per record without a urandom call per record: a random version-4 UUID's
+# first 20 hex digits (74 random bits) per process, and the last 12 hex digits count the records.
+_EVENT_IDS = CountedIds(lambda: str(uuid.UUID(bytes=os.urandom(16), version=4))[:24], 1 << 48)
 
 
 def event_id() -> str:
-    ids, n = _next_id()
-    return f"{ids[0]}{n:012x}"
+    prefix, n = _EVENT_IDS.next()
+    return f"{prefix}{n:012x}"
 
 
 # Per-object caches of the parts of a record that depend only on immutable values: the principal (the
@@ -441,7 +417,7 @@ def render_line(
     clock = _clock
     if not clock[0] <= now < clock[1]:
         clock = _tick(now)
-    ids, n = _next_id()
+    prefix, n = _EVENT_IDS.next()
     head = (
         parts[0],
         clock[3],
@@ -452,7 +428,7 @@ def render_line(
         parts[3],
         dumps(request_id, default=str),
         parts[4],
-        b'"%s%012x"' % (ids[1], n),
+        b'"%s%012x"' % (prefix.encode(), n),
         parts[5],
     )
     if error_code is None:

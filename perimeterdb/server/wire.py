@@ -9,7 +9,6 @@ Every response carries ``x-amzn-RequestId``; JSON responses also carry ``x-amz-c
 
 from __future__ import annotations
 
-import itertools
 import os
 import zlib
 from dataclasses import dataclass, field
@@ -18,32 +17,16 @@ from xml.sax.saxutils import escape
 
 import orjson
 
+from perimeterdb.counted_ids import CountedIds
 from perimeterdb.errors import ApiError
 
-
-class _RequestIds:
-    """52-character request ids of upper-case letters and digits, as DynamoDB's are.
-
-    A random 26-character prefix per process (drawn again in a forked worker) and a 26-digit counter:
-    unique without a system call per request. Request ids identify, they do not authenticate."""
-
-    def __init__(self) -> None:
-        self.reset()
-        os.register_at_fork(after_in_child=self.reset)
-
-    def reset(self) -> None:
-        self.prefix = os.urandom(13).hex().upper()
-        self.counter = itertools.count(int.from_bytes(os.urandom(4), "big"))
-
-    def next(self) -> str:
-        return f"{self.prefix}{next(self.counter):026X}"
-
-
-_REQUEST_IDS = _RequestIds()
+# 52 upper-case hex digits, as DynamoDB's request ids are: a 26-digit prefix per process and a counter.
+_REQUEST_IDS = CountedIds(lambda: os.urandom(13).hex().upper(), 16**26)
 
 
 def new_request_id() -> str:
-    return _REQUEST_IDS.next()
+    prefix, number = _REQUEST_IDS.next()
+    return f"{prefix}{number:026X}"
 
 
 @dataclass(slots=True)
