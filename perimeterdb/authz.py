@@ -297,7 +297,9 @@ class Authorizer:
             return None, extra_keys
         if memo.epoch != self.epoch:
             return None, extra_keys
-        current: dict[str, object] = {}
+        # What this request's context would hold over the remembered base: the clock, and the request's
+        # own keys (lazy ones only if the evaluation read a non-global key), as ContextKeys.merged has it.
+        current = {name.lower(): value for name, value in self._clock_keys(principal, now).items()}
         if extra_keys is not None and (memo.needs_lazy or not callable(extra_keys)):
             if callable(extra_keys):
                 extra_keys = dict(await extra_keys())
@@ -306,19 +308,8 @@ class Authorizer:
                 if lower.startswith("aws:"):
                     return None, extra_keys  # request keys standing in for global ones: decide afresh
                 current[lower] = value
-        second = int(now)
         for name, value in memo.depends_on:
-            if name in current:
-                found = normalise_value(current[name])
-            elif name == "aws:currenttime":
-                found = iso_second(second)
-            elif name == "aws:epochtime":
-                found = str(second)
-            elif name == "aws:multifactorauthage":
-                age = self._clock_keys(principal, now).get("aws:MultiFactorAuthAge")
-                found = memo.base.lookup(name) if age is None else str(age)
-            else:
-                found = memo.base.lookup(name)
+            found = normalise_value(current[name]) if name in current else memo.base.lookup(name)
             if found != value:
                 return None, extra_keys
         return memo, extra_keys
