@@ -29,13 +29,6 @@ class CredentialScope:
         return f"{self.date}/{self.region}/{self.service}/{self.terminator}"
 
 
-@dataclass(frozen=True, slots=True)
-class AuthorizationHeader:
-    credential: CredentialScope
-    signed_headers: tuple[str, ...]
-    signature: str
-
-
 def _uri_encode(text: str, *, safe: str) -> str:
     return quote(text, safe=safe + "-_.~")
 
