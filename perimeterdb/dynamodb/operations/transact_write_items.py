@@ -52,9 +52,9 @@ async def run(body: dict[str, Any], call: Call) -> dict[str, Any]:
     transactions.check_unique([p.write.row for p in prepared])
     token = body.get("ClientRequestToken")
     token_row = transactions.token_row(call.account, call.region, token) if token else None
-    outcome = await transactions.commit(
-        call.engine, prepared, token_row, transactions.request_fingerprint(body)
-    )
+    # The fingerprint is only compared for a request that carries a token.
+    fingerprint = transactions.request_fingerprint(body) if token_row is not None else ""
+    outcome = await transactions.commit(call.engine, prepared, token_row, fingerprint)
     out: dict[str, Any] = {}
     mode = body.get("ReturnConsumedCapacity")
     if mode in ("TOTAL", "INDEXES"):
