@@ -196,11 +196,7 @@ class Authorizer:
             memo_key = (id(principal), id(origin), action, resource, region)
             memo, extra_keys = await self._recall(memo_key, principal, origin, now, extra_keys)
             if memo is not None:
-                dynamic = self._clock_keys(principal, now)
-                dynamic.update(extra_keys if extra_keys is not None and not callable(extra_keys) else {})
-                keys = memo.base.merged(dynamic)
-                ctx = policy.RequestContext(memo.info, action, resource, memo.resource_account, keys)
-                return ctx, memo.response
+                return self._remembered_context(memo, principal, now, extra_keys), memo.response
         epoch = self.epoch
         if callable(extra_keys):
             extra_keys = dict(await extra_keys())
@@ -274,6 +270,18 @@ class Authorizer:
                     Decided(action, resource, response),
                 )
         return ctx, response
+
+    def _remembered_context(
+        self, memo: _Memo, principal: Principal, now: float, extra_keys: Any
+    ) -> policy.RequestContext:
+        """The context of a request answered from memory (for messages and the simulator): the remembered
+        base with this request's clock and whichever of its own keys were computed."""
+        dynamic = self._clock_keys(principal, now)
+        dynamic.update(extra_keys if extra_keys is not None and not callable(extra_keys) else {})
+        decided = memo.decided
+        return policy.RequestContext(
+            memo.info, decided.action, decided.resource, memo.resource_account, memo.base.merged(dynamic)
+        )
 
     @staticmethod
     def _clock_keys(principal: Principal, now: float) -> dict[str, object]:
@@ -407,21 +415,24 @@ class Authorizer:
         **context: Any,
     ) -> Decided:
         """Decide; on a denial raise AccessDeniedException with AWS's message."""
-        if context.keys() <= {"extra_keys"}:  # the common case: a remembered Allow, recorded as it is
+        memo = None
+        if context.keys() <= {"extra_keys"}:  # the common case: a remembered decision, recorded as it is
+            now = time.time()
             memo, extra = await self._recall(
                 (id(principal), id(origin), action, resource, region),
                 principal,
                 origin,
-                time.time(),
+                now,
                 context.get("extra_keys"),
             )
-            if memo is not None and memo.response.allowed:
-                if call is not None and hasattr(call, "notes"):
-                    call.notes.setdefault("decisions", []).append(memo.decided)
-                return memo.decided
             context["extra_keys"] = extra
-        ctx, response = await self.decide(principal, action, resource, origin, region, **context)
-        decided = Decided(action, resource, response)
+        if memo is not None:
+            decided, response = memo.decided, memo.response
+            if not response.allowed:  # rare: only then is the context needed, for the message
+                ctx = self._remembered_context(memo, principal, now, extra)
+        else:
+            ctx, response = await self.decide(principal, action, resource, origin, region, **context)
+            decided = Decided(action, resource, response)
         if call is not None and hasattr(call, "notes"):
             call.notes.setdefault("decisions", []).append(decided)
         if not response.allowed:

@@ -18,7 +18,7 @@ from perimeterdb.dynamodb import items as item_rows
 from perimeterdb.dynamodb.catalog import Table
 from perimeterdb.dynamodb.expressions import legacy
 from perimeterdb.dynamodb.items import Item
-from perimeterdb.storage.engine import Decision, Delete, Put, RowKey
+from perimeterdb.storage.engine import Decision, RowKey
 
 
 class _Keep:
@@ -95,7 +95,7 @@ class ItemWrite:
     def blind_changes(self) -> tuple[list[Any], Item | None]:
         """The row change of a write that ``can_be_blind``, and the new item."""
         new = self.item if self.kind == "Put" else None
-        return ([Put(self.row, item_rows.encode_item(new)) if new is not None else Delete(self.row)], new)
+        return item_rows.write_changes(self.table, self.row, None, new), new
 
     def decide_blind(self, _current: list[bytes | None]) -> Decision:
         """``decide`` without the old item (``can_be_blind``): returns (None, new) as the result."""
