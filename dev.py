@@ -3,6 +3,7 @@
 
 python3 dev.py serve [perimeterdb serve options]   starts the server (127.0.0.1:8000, ./perimeterdb-data)
 python3 dev.py test [pytest options]               installs the test tools and runs the whole suite
+python3 dev.py COMMAND [options]                   any other perimeterdb command (simulate, world, audit, ...)
 """
 
 from __future__ import annotations
@@ -46,8 +47,12 @@ def main() -> int:
         ensure_venv("test")
         result = subprocess.run([str(BIN / "python"), "-m", "pytest", *rest], cwd=ROOT)
         return result.returncode
-    print(__doc__)
-    return 0 if command == "help" else 2
+    if command in ("help", "-h", "--help"):
+        print(__doc__)
+        return 0
+    # Anything else is a perimeterdb command: run it from the venv, so that it needs no install on PATH.
+    ensure_venv("")
+    os.execv(str(BIN / "perimeterdb"), [str(BIN / "perimeterdb"), command, *rest])
 
 
 if __name__ == "__main__":
