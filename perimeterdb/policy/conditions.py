@@ -19,8 +19,11 @@ reference_policies_condition-single-vs-multi-valued-context-keys), current text:
   some request value equals none of the policy values; ``ForAllValues:StringNotEquals`` if no request
   value equals any policy value (section 8 #7: the current page describes only the single-valued NOR; we
   apply it per request value, which is what "NOR" inside a set qualifier reduces to).
-- IfExists with a set qualifier: the current page says IfExists makes an absent key true "for any
-  operator except Null"; we follow that text (so ``ForAnyValue:...IfExists`` on an absent key is true).
+- IfExists with a set qualifier: the set-operator page (reference_policies_condition-single-vs-multi-
+  valued-context-keys, current text) says of ForAnyValue "for no matching context key or a null dataset,
+  the condition returns false", and AWS answers false in practice (re:Post "ForAnyValue:StringEqualsIfExists
+  behaving unexpectedly"): ``ForAnyValue:...IfExists`` on an absent key is **false**; ``ForAllValues:...
+  IfExists`` on an absent key is true (as without IfExists).
 - A multivalued request value under an operator without a set qualifier: positive operators hold if any
   request value matches; negated operators hold if no request value matches the positive form
   (documented by AWS only as "multivalued context keys require a condition set operator").
@@ -35,6 +38,7 @@ import base64
 import binascii
 import ipaddress
 import operator as _op
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -87,12 +91,25 @@ def to_number(text: str) -> Decimal:
     return value
 
 
+_YEAR_MONTH_RE = re.compile(r"^(\d{4})(?:-(\d{2}))?$")
+
+
 @lru_cache(maxsize=4096)
 def to_epoch(text: str) -> float:
-    """W3C/ISO 8601 dates and times, or epoch seconds, as UTC epoch seconds."""
+    """W3C/ISO 8601 dates and times, or epoch seconds, as UTC epoch seconds.
+
+    The W3C profile of ISO 8601 (which the Date operators accept) includes year alone (``YYYY``) and
+    year-month (``YYYY-MM``): they stand for the first instant of that year or month, UTC. Exactly four
+    digits are therefore a year, not epoch seconds (epoch values of real requests have ten digits).
+    """
     s = text.strip()
     if not s:
         raise ValueError("empty date")
+    if (m := _YEAR_MONTH_RE.match(s)) is not None:
+        month = int(m.group(2) or 1)
+        if not 1 <= month <= 12:
+            raise ValueError(f"not a date: {text!r}")
+        return datetime(int(m.group(1)), month, 1, tzinfo=UTC).timestamp()
     if s.lstrip("+-").replace(".", "", 1).isdigit():
         return float(s)
     try:
@@ -323,10 +340,10 @@ class CompiledCondition:
         if self.is_null:
             return (raw is None or raw == ()) in self.null_absent
         if raw is None or raw == ():
-            if self.if_exists or self.qualifier is SetQualifier.FOR_ALL_VALUES:
-                return True
             if self.qualifier is SetQualifier.FOR_ANY_VALUE:
                 return False
+            if self.if_exists or self.qualifier is SetQualifier.FOR_ALL_VALUES:
+                return True
             return self.negated
         policy_values = self._policy_values(get)
         negated = self.negated

@@ -58,7 +58,7 @@ def resource_matches(stmt: CompiledStatement, resource: str, get: Getter) -> boo
             rendered = render(parts, get)
             if rendered is None:
                 continue  # "will not match any resource"
-            if compiled(arn_regex(rendered)).fullmatch(resource) is not None:
+            if compiled(arn_regex(rendered, resource=True)).fullmatch(resource) is not None:
                 hit = True
                 break
     return hit != stmt.not_resource

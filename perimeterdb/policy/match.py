@@ -18,7 +18,15 @@ import re
 from collections.abc import Iterable
 from functools import lru_cache
 
-__all__ = ["GlobSet", "arn_regex", "compile_arns", "compile_globs", "glob_regex", "has_wildcards"]
+__all__ = [
+    "GlobSet",
+    "arn_regex",
+    "compile_arns",
+    "compile_globs",
+    "glob_regex",
+    "has_wildcards",
+    "resource_type_span",
+]
 
 
 def has_wildcards(text: str) -> bool:
@@ -42,21 +50,52 @@ def glob_regex(parts: Iterable[tuple[str, bool]]) -> str:
     return "".join(out)
 
 
-def arn_regex(parts: Iterable[tuple[str, bool]]) -> str:
-    """Regex source for an ARN pattern: wildcards stay within a segment except in the sixth."""
+def resource_type_span(chars: list[str]) -> tuple[int, int]:
+    """[start, end) of the resource-type portion of an ARN pattern, or (0, 0) if it has none.
+
+    ARN reference: "You cannot use a wildcard in the portion of the ARN that specifies the resource
+    type". The type is the text of the sixth segment before its first ``/`` or ``:`` (``table`` in
+    ``table/orders``); a sixth segment without a delimiter (``*``, ``my-topic``) names no type, and S3's
+    resource part (``bucket/key``) has none either.
+    """
+    colons = [i for i, ch in enumerate(chars) if ch == ":"]
+    if len(colons) < 5:
+        return (0, 0)
+    service = "".join(chars[colons[1] + 1 : colons[2]]) if len(colons) >= 3 else ""
+    if service == "s3":
+        return (0, 0)
+    start = colons[4] + 1
+    for i in range(start, len(chars)):
+        if chars[i] in "/:":
+            return (start, i)
+    return (0, 0)
+
+
+def arn_regex(parts: Iterable[tuple[str, bool]], *, resource: bool = False) -> str:
+    """Regex source for an ARN pattern: wildcards stay within a segment except in the sixth.
+
+    ``resource``: a Resource element pattern, where a wildcard in the resource-type portion is a literal
+    character (so the pattern matches no real ARN), per the ARN reference.
+    """
+    chars: list[str] = []
+    literal_at: list[bool] = []
+    for text, literal in parts:
+        chars.extend(text)
+        literal_at.extend([literal] * len(text))
+    type_start, type_end = resource_type_span(chars) if resource else (0, 0)
     out: list[str] = []
     colons = 0
-    for text, literal in parts:
-        for ch in text:
-            if ch == ":":
-                colons += 1
-                out.append(":")
-            elif not literal and ch == "*":
-                out.append(".*" if colons >= 5 else "[^:]*")
-            elif not literal and ch == "?":
-                out.append("." if colons >= 5 else "[^:]")
-            else:
-                out.append(re.escape(ch))
+    for i, ch in enumerate(chars):
+        literal = literal_at[i] or type_start <= i < type_end
+        if ch == ":":
+            colons += 1
+            out.append(":")
+        elif not literal and ch == "*":
+            out.append(".*" if colons >= 5 else "[^:]*")
+        elif not literal and ch == "?":
+            out.append("." if colons >= 5 else "[^:]")
+        else:
+            out.append(re.escape(ch))
     return "".join(out)
 
 
@@ -101,7 +140,7 @@ def compile_globs(patterns: Iterable[str], *, ignore_case: bool, arn: bool = Fal
         if p == "*":
             match_all = True
         elif has_wildcards(p):
-            sources.append(arn_regex([(p, False)]) if arn else glob_regex([(p, False)]))
+            sources.append(arn_regex([(p, False)], resource=True) if arn else glob_regex([(p, False)]))
         else:
             exact.add(p)
     regex = compiled("|".join(f"(?:{s})" for s in sources)) if sources else None
