@@ -125,9 +125,52 @@ async def simulate(
         }
         if not response.allowed:
             result["message"] = policy.access_denied_message(ctx, response)
+        else:
+            exception = await perimeter_exception(runtime, principal, action, resource, origin, region, context)
+            if exception is not None:
+                result["perimeter_exception"] = exception
         return result
     finally:
         runtime.close()
+
+
+async def perimeter_exception(
+    runtime: Any,
+    principal: Principal,
+    action: str,
+    resource: str,
+    origin: NetworkOrigin,
+    region: str,
+    context: dict[str, Any],
+) -> dict[str, Any] | None:
+    """Was this allowed request let through by an ``aws:PrincipalArn`` exception of an SCP or RCP?
+
+    Decided again without ``aws:PrincipalArn`` in the context (a negated condition on an absent key is
+    true, so every such exception stops matching): an explicit deny by an SCP or RCP then means the
+    exception is what let the request through. It is a hole in the perimeter unless the principal is a
+    sealed break-glass role (world/sealed.py, world/holes.py)."""
+    from perimeterdb.world.sealed import load_registry
+
+    if principal.principal_arn.endswith(":root"):
+        return None
+    _ctx, without = await runtime.authorizer.decide(
+        principal, action, resource, origin, region, extra_keys={**context, "aws:PrincipalArn": None}
+    )
+    if without.allowed or without.denied_by not in ("scp", "rcp"):
+        return None
+    registry = await load_registry(runtime.engine)
+    sealed = registry.is_sealed_arn(principal.principal_arn)
+    if sealed:
+        account, name = principal.account, principal.principal_arn.rsplit("/", 1)[-1]
+        role = await runtime.identities.get_role(account, name)
+        sealed = role is not None and role.get("break_glass") is not None
+    statements = [
+        {"kind": s.kind, "policy": s.policy_id, "sid": s.sid, "index": s.index}
+        for s in without.determining
+        if s.kind in ("scp", "rcp")
+    ]
+    return {"principal_arn": principal.principal_arn, "sealed_break_glass": sealed, "hole": not sealed,
+            "statements": statements}
 
 
 def add_parser(commands: Any) -> None:
@@ -173,6 +216,16 @@ def run(args: argparse.Namespace) -> int:
             print(f"  evaluation error: {error}")
         if "message" in result:
             print(f"  AWS would say: {result['message']}")
+        exception = result.get("perimeter_exception")
+        if exception is not None:
+            names = ", ".join(f"{s['kind']} {s['policy']}" + (f" sid={s['sid']}" if s["sid"] else "")
+                              for s in exception["statements"])
+            if exception["hole"]:
+                print(f"  HOLE IN THE PERIMETER: allowed only through the aws:PrincipalArn exception of {names}; "
+                      f"{exception['principal_arn']} is not a sealed break-glass role")
+            else:
+                print(f"  allowed through the break-glass exception of {names} "
+                      f"(sealed break-glass role {exception['principal_arn']})")
     return 0 if result["decision"] == "Allow" else 1
 
 

@@ -54,15 +54,20 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 
 def run(args: argparse.Namespace) -> int:
-    from perimeterdb.world.worldfile import WorldError, load_world
+    from perimeterdb.world.worldfile import WorldError, holes_are_errors, load_world
 
     try:
         if args.world_command == "validate":
-            load_world(Path(args.file))
+            world = load_world(Path(args.file))
+            if _report_holes(world) and holes_are_errors(world):
+                print(f"{args.file}: holes in the perimeter (break_glass: {{holes: error}})", file=sys.stderr)
+                return 1
             print(f"{args.file}: valid")
             return 0
         if args.world_command == "apply":
             world = load_world(Path(args.file))
+            if not holes_are_errors(world):
+                _report_holes(world)
             for line in asyncio.run(_apply(_settings(args), world)) or ["nothing to change"]:
                 print(line)
             return 0
@@ -78,6 +83,16 @@ def run(args: argparse.Namespace) -> int:
         print(str(exc), file=sys.stderr)
         return 1
     return 2
+
+
+def _report_holes(world: Any) -> int:
+    """Print each hole in the perimeter the world file opens (world/holes.py) as a warning; how many."""
+    from perimeterdb.world.worldfile import world_holes
+
+    found = world_holes(world)
+    for hole in found:
+        print(f"{world.where('organization', 'policies', hole.policy)}: warning: {hole.describe()}", file=sys.stderr)
+    return len(found)
 
 
 def apply_world_file(world_file: Path, data_dir: Path) -> list[str]:
@@ -124,7 +139,15 @@ def prepare_serve(settings: Settings) -> Settings:
         except WorldError as exc:
             print(str(exc), file=sys.stderr)
             raise SystemExit(1) from None
-        changes = asyncio.run(_apply(settings, world))
+        from perimeterdb.world.worldfile import world_holes
+
+        for hole in world_holes(world):
+            log.warning("world: %s", hole.describe())
+        try:
+            changes = asyncio.run(_apply(settings, world))
+        except WorldError as exc:
+            print(str(exc), file=sys.stderr)
+            raise SystemExit(1) from None
         for line in changes:
             log.info("world: %s", line)
         log.info("world %s applied: %d change(s)", settings.world_file, len(changes))

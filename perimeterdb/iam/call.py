@@ -38,6 +38,28 @@ class QueryCall:
     origin: Any = None  # server.network.NetworkOrigin of the request
     authorizer: Any = None  # the runtime's Authorizer, for STS's cross-account identity check
 
+    def __post_init__(self) -> None:
+        # Every IAM action passes the sealed break-glass guardrail first (iam/guardrail.py), whatever the
+        # caller's policies and SCPs say: it is the one place every operation authorizes through.
+        self.authorize = self._guarded(self.authorize)
+
+    def _guarded(self, hook: Authorize) -> Authorize:
+        async def authorize(action: str, resource: str) -> None:
+            from perimeterdb.iam import guardrail
+
+            await guardrail.check(
+                self.principal,
+                action,
+                resource,
+                self.store,
+                getattr(self.authorizer, "organizations", None),
+                region=self.region,
+                source_ip=getattr(self.origin, "source_ip", None) or "127.0.0.1",
+            )
+            await hook(action, resource)
+
+        return authorize
+
     @property
     def account(self) -> str:
         return self.principal.account

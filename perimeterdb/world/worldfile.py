@@ -25,7 +25,7 @@ import yaml
 
 from perimeterdb.organizations.state import FULL_ACCESS, RCP, SCP, OrgState, new_document
 from perimeterdb.policy import PolicyKind
-from perimeterdb.world import breakglass
+from perimeterdb.world import breakglass, holes, sealed
 from perimeterdb.world.identities import ACCOUNTS, global_key
 from perimeterdb.world.network import (
     Endpoint,
@@ -44,7 +44,7 @@ from perimeterdb.world.worldfile_iam import (
     export_account,
 )
 
-__all__ = ["World", "WorldError", "apply_world", "export_world", "load_world"]
+__all__ = ["World", "WorldError", "apply_world", "export_world", "load_world", "world_holes"]
 
 SCHEMA_PATH = Path(__file__).with_name("world.schema.json")
 
@@ -145,6 +145,21 @@ def _check_references(world: World) -> None:
             node(unit, ("organization", "units", i), 1)
     for vpc_alias, vpc in ((world.data.get("network") or {}).get("vpcs") or {}).items():
         _ref(world, vpc["account"], "network", "vpcs", vpc_alias, "account")
+    try:
+        sealed.registry_from_world(world.data, {})
+    except sealed.SealError as exc:
+        raise WorldError(f"{world.where('break_glass')}: break_glass: {exc}") from None
+
+
+def world_holes(world: World, ids: dict[str, str] | None = None) -> list[holes.Hole]:
+    """The holes in the perimeter the world file's SCPs and RCPs open (world/holes.py)."""
+    roles, platform, mode = sealed.registry_from_world(world.data, ids or {})
+    registry = sealed.Registry(tuple(roles), tuple(platform), mode)
+    return holes.policy_holes(holes.world_policies(world.data), registry, holes.world_roles(world.data, ids))
+
+
+def holes_are_errors(world: World) -> bool:
+    return ((world.data.get("break_glass") or {}).get("holes") or "warn") == "error"
 
 
 def _ref(world: World, ref: str, *path: Any) -> str:
@@ -301,6 +316,11 @@ def _network(world: World, ids: dict[str, str]) -> NetworkWorld:
 async def apply_world(rt: Any, world: World) -> list[str]:
     """Bring the stored state to the world file's; returns one line per change (empty: nothing changed)."""
     report: list[str] = []
+    if holes_are_errors(world):  # break_glass: {holes: error}: refuse before changing anything
+        found = world_holes(world)
+        if found:
+            raise WorldError("\n".join(f"{world.where('organization', 'policies', h.policy)}: {h.describe()}"
+                                        for h in found))
     ids = await _accounts(rt, world, report)
     for alias, spec in (world.data.get("accounts") or {}).items():
         importer = AccountImporter(rt.identities, ids[alias], spec, world.where, ("accounts", alias))
@@ -320,6 +340,11 @@ async def apply_world(rt: Any, world: World) -> list[str]:
     glass = world.data.get("break_glass")
     if glass is not None and await breakglass.save_settings(rt.engine, glass):
         report.append("break-glass settings updated")
+    roles, platform, mode = sealed.registry_from_world(world.data, ids)
+    registry = (await sealed.load_registry(rt.engine)).with_world(roles, platform, mode)
+    if await sealed.save_registry(rt.engine, registry):
+        names = ", ".join(f"{r.path}{r.name}" for r in registry.roles) or "none"
+        report.append(f"sealed break-glass roles: {names}")
     return report
 
 
@@ -365,6 +390,10 @@ async def export_world(rt: Any, *, include_secrets: bool = False) -> dict[str, A
     if network.vpcs or network.public_listeners:
         out["network"] = _export_network(network, alias_of)
     glass = await breakglass.load_settings(rt.engine)
+    registry = await sealed.load_registry(rt.engine)
+    by_cli = [f"{r.path}{r.name}" if r.path != "/" else r.name for r in registry.roles if r.source == "cli"]
+    if by_cli:  # sealed with `perimeterdb break-glass seal`: declared in the file from now on
+        glass = {**glass, "sealed_roles": sorted(set(glass.get("sealed_roles") or []) | set(by_cli))}
     if glass:
         out["break_glass"] = glass
     return out
