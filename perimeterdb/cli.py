@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from perimeterdb import cli_audit, cli_simulate, cli_world
-from perimeterdb.config import Listener, Settings
+from perimeterdb.config import Listener, RequestLimits, Settings
 
 
 def _socket_for(listener: Listener) -> socket.socket:
@@ -43,6 +43,7 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         ttl_interval=args.ttl_interval,
         workers=max(1, args.workers),
         world_file=Path(args.world) if args.world else None,
+        limits=RequestLimits(header_timeout=args.header_timeout, body_timeout=args.body_timeout),
     )
 
 
@@ -68,6 +69,8 @@ def _uvicorn_servers(app: Any, settings: Settings, sockets: list[socket.socket])
     """
     import uvicorn
 
+    from perimeterdb.server.front_door import protocol_for
+
     class Secondary(uvicorn.Server):  # leaves signal handling to the first server
         @contextlib.contextmanager
         def capture_signals(self) -> Iterator[None]:
@@ -81,7 +84,7 @@ def _uvicorn_servers(app: Any, settings: Settings, sockets: list[socket.socket])
         config = uvicorn.Config(
             app,
             loop="uvloop" if sys.platform != "win32" else "asyncio",
-            http="httptools",
+            http=protocol_for(settings.limits),  # httptools, held to the front door's limits
             lifespan="on" if index == 0 else "off",
             access_log=False,
             log_level=settings.log_level,
@@ -218,6 +221,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--key-file", help="the file that seals stored secrets (default DATA_DIR/secret.key)")
     p.add_argument("--ttl-interval", type=float, default=2.0, help="seconds between TTL expiry sweeps")
+    p.add_argument(
+        "--header-timeout", type=float, default=RequestLimits().header_timeout,
+        help="seconds a client has to send a request's headers (default 10)",
+    )
+    p.add_argument(
+        "--body-timeout", type=float, default=RequestLimits().body_timeout,
+        help="seconds a client has to send a request's body after its headers (default 60)",
+    )
     p.add_argument(
         "--workers", type=int, default=1, help="server processes sharing the listeners (default 1)"
     )

@@ -24,6 +24,21 @@ class Listener:
 
 
 @dataclass(frozen=True, slots=True)
+class RequestLimits:
+    """What the front door (server/front_door.py) lets in, checked before anything is inflated, parsed or
+    stored. AWS documents no figures for its API front ends; these are the usual web-server bounds (nginx
+    and Apache use 8-16 KiB per header line), and DynamoDB's own 16 MiB request limit for the body."""
+
+    max_request_line: int = 16 * 1024  # the request target (path and query string), in bytes: 414 beyond
+    max_header_line: int = 16 * 1024  # one header, name and value: 431 beyond
+    max_header_bytes: int = 64 * 1024  # the request line and every header together: 431 beyond
+    max_body_bytes: int = 16 * 1024 * 1024  # announced or received, before decoding: 413 beyond
+    max_decoded_bytes: int = 16 * 1024 * 1024  # a gzip or deflate body once inflated: 413 beyond
+    header_timeout: float = 10.0  # seconds from the connection (or the request's first byte) to its last header
+    body_timeout: float = 60.0  # seconds from the last header to the body's last byte
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     data_dir: Path = Path("perimeterdb-data")
     listeners: tuple[Listener, ...] = (Listener("127.0.0.1", 8000),)
@@ -35,6 +50,7 @@ class Settings:
     workers: int = 1
     world_file: Path | None = None
     extra: dict[str, str] = field(default_factory=dict)
+    limits: RequestLimits = RequestLimits()
 
     @property
     def database_path(self) -> Path:

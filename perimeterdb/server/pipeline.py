@@ -20,9 +20,7 @@ IAM and STS (query protocol) go through ``query_protocol.py`` and Organizations 
 
 from __future__ import annotations
 
-import gzip
 import logging
-import zlib
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl
@@ -36,7 +34,7 @@ from perimeterdb.dynamodb import condition_keys
 from perimeterdb.dynamodb.call import Call
 from perimeterdb.errors import ApiError
 from perimeterdb.organizations.http import TARGET_PREFIX, handle_organizations
-from perimeterdb.server import query_protocol, targets, wire
+from perimeterdb.server import content_encoding, query_protocol, targets, wire
 from perimeterdb.server.network import NetworkOrigin, refuse
 from perimeterdb.shapes import validate_request
 
@@ -70,14 +68,13 @@ def _query_pairs(raw: bytes) -> list[tuple[str, str]]:
     return parse_qsl(raw.decode("latin-1"), keep_blank_values=True)
 
 
-def _decode_body(req: IncomingRequest) -> bytes:
-    encoding = (req.header("content-encoding") or "").lower()
-    if encoding in ("gzip", "x-gzip"):
-        try:
-            return gzip.decompress(req.body)
-        except (OSError, EOFError, zlib.error):
-            raise errors.serialization("The request body could not be decompressed") from None
-    return req.body
+def _decode_body(req: IncomingRequest, limit: int) -> bytes:
+    """The body with its Content-Encoding undone, inflated to at most ``limit`` bytes
+    (``content_encoding.DecodedTooLarge`` beyond)."""
+    encoding = req.headers.get("content-encoding")
+    if encoding is None:  # what every SDK sends by default: nothing to undo
+        return req.body
+    return content_encoding.decode(req.body, ",".join(encoding), limit)
 
 
 async def _dynamodb_keys(call: Call, resource: str, body: dict[str, Any]) -> dict[str, object]:
@@ -131,7 +128,10 @@ async def handle_dynamodb(
         # 2-3. Size, encoding and JSON.
         if len(req.body) > MAX_REQUEST_BYTES:
             return wire.HttpResponse(413, b"", [(b"x-amzn-requestid", request_id.encode())])
-        raw = _decode_body(req)
+        try:
+            raw = _decode_body(req, rt.settings.limits.max_decoded_bytes)
+        except content_encoding.DecodedTooLarge:
+            return wire.HttpResponse(413, b"", [(b"x-amzn-requestid", request_id.encode())])
         if raw:
             try:
                 body = orjson.loads(raw)
