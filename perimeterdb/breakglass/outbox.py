@@ -1,0 +1,431 @@
+"""The durable alert outbox: a break-glass alert is stored before what it reports takes effect, then
+delivered with retries to every configured channel (``channels.py``), and never dropped silently.
+
+API (what STS AssumeRole and the audit log use)::
+
+    outbox = AlertOutbox(engine, data_dir, audit=audit_log)      # built by server/runtime.py
+    alert_id = await outbox.enqueue({"alert": "break-glass", ...})  # durable when it returns
+    outbox.can_deliver()    # False when no (required) channel is believed able to accept an alert
+    await outbox.run()      # the delivery loop (a background task of every server process)
+
+How to reach it: ``runtime.breakglass_outbox``; the audit log's ``BreakGlass`` object carries it as
+``.outbox`` (so ``breakglass/alerting.queue(engine, alert)`` finds it through the registered sink).
+``enqueue`` is one atomic storage write (spaces ``breakglass:outbox`` and ``breakglass:review``, never
+``meta:``, so queueing drops no cache) and returns only once the engine has committed it: call it *before*
+minting credentials, and refuse the assumption when it raises. A crash after ``enqueue`` loses nothing:
+the alert is delivered after restart.
+
+Delivery: the alert's channels are fixed when it is queued (the names configured then). Each queued alert is
+taken under a lease (owner and expiry in the alert's row, taken with an atomic read-decide-write), so with
+several ``--workers`` only one process delivers a given alert at a time; a process that dies holding a lease
+lets it expire (``lease_seconds``, default 30) and another, or the restarted server, takes over. Delivery is
+at least once: a receiver deduplicates on the alert id (``X-PerimeterDB-Alert-Id``, and ``id`` in the
+body). A failed channel is retried with exponential backoff (0.5 s doubling, at most ``max_backoff_seconds``,
+default 60) for as long as it takes; after ``report_after`` failed attempts (default 5) the alert is
+reported once: an audit record ``BreakGlassAlertUndelivered`` (flagged break-glass, so it never rotates out)
+and an error log line; ``perimeterdb break-glass alerts`` lists it. When it is finally delivered, an audit
+record ``BreakGlassAlertDelivered`` says so. Delivered alerts move to ``breakglass:alerts`` (the history).
+
+``can_deliver``: each channel's health is its last attempt's outcome (shared by all processes through the
+``breakglass:alert-health`` rows; a channel never tried is believed healthy). ``alerts: {required:
+[webhook]}`` makes only those channels count; by default any channel (the alerts file included) counts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import random
+import secrets
+import socket
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from perimeterdb.breakglass import channels as channel_mod
+from perimeterdb.storage.engine import Decision, Delete, Put, RowKey
+
+log = logging.getLogger(__name__)
+
+PENDING = "breakglass:outbox"
+DELIVERED = "breakglass:alerts"
+HEALTH = "breakglass:alert-health"
+SETTINGS_ROW = RowKey("meta:break-glass", b"", b"settings", b"")  # world/breakglass.py's settings row
+POLL_SECONDS = 1.0
+SETTINGS_TTL = 2.0
+BACKOFF_BASE = 0.5
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryPolicy:
+    lease_seconds: float = 30.0
+    report_after: int = 5
+    max_backoff_seconds: float = 60.0
+    required: tuple[str, ...] = ()
+
+    @classmethod
+    def from_settings(cls, settings: Mapping[str, Any]) -> DeliveryPolicy:
+        alerts = settings.get("alerts") if isinstance(settings.get("alerts"), Mapping) else {}
+        assert isinstance(alerts, Mapping)
+
+        def number(name: str, default: float, lo: float, hi: float) -> float:
+            try:
+                return min(max(float(alerts.get(name) or default), lo), hi)
+            except (TypeError, ValueError):
+                return default
+
+        required = alerts.get("required") or ()
+        return cls(
+            lease_seconds=number("lease_seconds", 30.0, 2.0, 3600.0),
+            report_after=int(number("report_after", 5, 1, 1000)),
+            max_backoff_seconds=number("max_backoff_seconds", 60.0, 0.5, 3600.0),
+            required=tuple(str(r) for r in required) if isinstance(required, list | tuple) else (str(required),),
+        )
+
+
+class _BrokenChannel:
+    """Stands for a channel configuration that cannot be used: every delivery fails, saying why."""
+
+    def __init__(self, error: str) -> None:
+        self.name = "config"
+        self.error = error
+
+    def deliver(self, envelope: bytes, alert_id: str) -> None:
+        raise channel_mod.DeliveryError(f"the break-glass alerts configuration is invalid: {self.error}")
+
+
+def _row(space: str, alert_id: str) -> RowKey:
+    return RowKey(space, b"", b"", alert_id.encode())
+
+
+def _health_row(name: str) -> RowKey:
+    return RowKey(HEALTH, b"", b"", name.encode())
+
+
+def new_alert_id(now: float | None = None) -> str:
+    """Time-ordered (the outbox is scanned oldest first) and unguessable."""
+    return f"{int((time.time() if now is None else now) * 1000):013d}-{secrets.token_hex(8)}"
+
+
+def iso_time(ts: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ts))
+
+
+class AlertOutbox:
+    def __init__(
+        self,
+        engine: Any,
+        data_dir: Path,
+        *,
+        audit: Any = None,
+        session_rows: Callable[[str, dict[str, Any]], Sequence[Put]] | None = None,
+    ) -> None:
+        self.engine = engine
+        self.data_dir = Path(data_dir)
+        self.audit = audit  # audit.log.AuditLog: the "undelivered"/"delivered late" records
+        # Extra rows written in the same atomic write as an alert (review.py remembers sessions this way).
+        self.session_rows = session_rows
+        self.owner = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
+        self._settings: dict[str, Any] | None = None
+        self._settings_read = -1e9
+        self._channels: dict[str, channel_mod.Channel] = {}
+        self._policy = DeliveryPolicy()
+        self._health: dict[str, dict[str, Any]] = {}
+        self._wake: asyncio.Event | None = None
+        self._stopped = False
+
+    # --- configuration -----------------------------------------------------------------------------
+
+    async def _configure(self, force: bool = False) -> None:
+        if not force and time.monotonic() - self._settings_read < SETTINGS_TTL:
+            return
+        raw = await self.engine.get(SETTINGS_ROW)
+        settings = orjson.loads(raw) if raw is not None else {}
+        self._settings_read = time.monotonic()
+        if settings == self._settings and self._channels:
+            return
+        self._settings = settings
+        self._policy = DeliveryPolicy.from_settings(settings)
+        try:
+            parsed = channel_mod.parse_channels(settings, self.data_dir)
+        except channel_mod.ChannelConfigError as exc:
+            log.error("break-glass alert channels: %s (alerts go to the default file and stay queued)", exc)
+            parsed = [channel_mod.FileChannel(self.data_dir / "audit" / "alerts.jsonl"), _BrokenChannel(str(exc))]
+        self._channels = {c.name: c for c in parsed}
+
+    # --- queueing ----------------------------------------------------------------------------------
+
+    async def enqueue(self, alert: dict[str, Any]) -> str:
+        """Store ``alert`` durably (one atomic write) and return its id; wakes this process's delivery loop.
+        Raises when the storage cannot take it: the caller must then not go on (fail closed)."""
+        await self._configure()
+        now = time.time()
+        alert_id = new_alert_id(now)
+        envelope = orjson.dumps({"id": alert_id, "queuedAt": iso_time(now), "alert": alert}, default=str)
+        state = {
+            "id": alert_id,
+            "envelope": envelope.decode(),
+            "channels": sorted(self._channels),
+            "delivered": {},
+            "errors": {},
+            "attempts": 0,
+            "next": now,
+            "queued": now,
+            "lease": None,
+            "reported": False,
+        }
+        key = _row(PENDING, alert_id)
+        extra = list(self.session_rows(alert_id, alert)) if self.session_rows is not None else []
+        value = orjson.dumps(state)
+
+        def decide(values: list[bytes | None]) -> Decision:
+            if values[0] is not None:
+                raise RuntimeError("alert id collision")
+            return Decision([Put(key, value), *extra], alert_id)
+
+        await self.engine.atomic([key], decide)
+        if self._wake is not None:
+            self._wake.set()
+        return alert_id
+
+    # --- health ------------------------------------------------------------------------------------
+
+    def can_deliver(self) -> bool:
+        """Whether at least one (required) channel accepted its last delivery or has not failed yet."""
+        names = [n for n in self._channels if not self._policy.required or n in self._policy.required]
+        if not self._channels:  # not configured yet in this process: the default file channel
+            return True
+        return any(self._health.get(n, {}).get("failures", 0) == 0 for n in names)
+
+    async def _refresh_health(self) -> None:
+        rows = await self.engine.scan(HEALTH, limit=64)
+        self._health = {r.key.rk.decode(): orjson.loads(r.value) for r in rows}
+
+    # --- delivery ----------------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        """Deliver queued alerts until cancelled: woken by ``enqueue`` in this process, else every second."""
+        self._wake = asyncio.Event()
+        while not self._stopped:
+            delay = POLL_SECONDS
+            try:
+                delay = min(delay, await self.deliver_due())
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("break-glass alert delivery round failed; retrying")
+            try:
+                await asyncio.wait_for(self._wake.wait(), timeout=max(delay, 0.05))
+            except TimeoutError:
+                pass
+            self._wake.clear()
+
+    def stop(self) -> None:
+        self._stopped = True
+        if self._wake is not None:
+            self._wake.set()
+
+    async def deliver_due(self) -> float:
+        """One round: deliver every queued alert that is due and not leased by another process. Returns
+        the seconds until the next one is due (at most POLL_SECONDS)."""
+        await self._configure()
+        await self._refresh_health()
+        now = time.time()
+        soonest = POLL_SECONDS
+        after: RowKey | None = None
+        while True:
+            rows = await self.engine.scan(PENDING, after=after, limit=128)
+            for row in rows:
+                state = orjson.loads(row.value)
+                lease = state.get("lease") or {}
+                if state["next"] > now:
+                    soonest = min(soonest, state["next"] - now)
+                    continue
+                if lease and lease.get("owner") != self.owner and lease.get("until", 0) > now:
+                    soonest = min(soonest, lease["until"] - now)
+                    continue
+                await self._deliver_one(state["id"])
+            if len(rows) < 128:
+                return soonest
+            after = rows[-1].key
+
+    async def _take_lease(self, alert_id: str) -> dict[str, Any] | None:
+        key = _row(PENDING, alert_id)
+        now = time.time()
+        until = now + self._policy.lease_seconds
+        owner = self.owner
+
+        def decide(values: list[bytes | None]) -> Decision:
+            if values[0] is None:
+                return Decision((), None)  # delivered meanwhile by another process
+            state = orjson.loads(values[0])
+            lease = state.get("lease") or {}
+            if lease and lease.get("owner") != owner and lease.get("until", 0) > now:
+                return Decision((), None)
+            if state["next"] > now:
+                return Decision((), None)
+            state["lease"] = {"owner": owner, "until": until}
+            return Decision([Put(key, orjson.dumps(state))], state)
+
+        result: dict[str, Any] | None = await self.engine.atomic([key], decide)
+        return result
+
+    async def _deliver_one(self, alert_id: str) -> None:
+        state = await self._take_lease(alert_id)
+        if state is None:
+            return
+        envelope = state["envelope"].encode()
+        todo = [n for n in state["channels"] if n not in state["delivered"]]
+
+        async def attempt(name: str) -> tuple[str, str | None]:
+            channel = self._channels.get(name)
+            if channel is None:
+                return name, f"channel {name!r} is no longer configured"
+            try:
+                await asyncio.to_thread(channel.deliver, envelope, alert_id)
+            except channel_mod.DeliveryError as exc:
+                return name, str(exc)
+            except Exception as exc:  # a channel bug must not lose the alert either
+                return name, f"{type(exc).__name__}: {exc}"
+            return name, None
+
+        outcomes = dict(await asyncio.gather(*(attempt(n) for n in todo)))
+        await self._settle(alert_id, outcomes)
+
+    async def _settle(self, alert_id: str, outcomes: dict[str, str | None]) -> None:
+        key = _row(PENDING, alert_id)
+        done_key = _row(DELIVERED, alert_id)
+        now = time.time()
+        policy = self._policy
+        owner = self.owner
+        health_keys = [_health_row(n) for n in outcomes]
+
+        def decide(values: list[bytes | None]) -> Decision:
+            changes: list[Put | Delete] = []
+            for name, health_key, raw in zip(outcomes, health_keys, values[1:], strict=True):
+                health = orjson.loads(raw) if raw is not None else {"failures": 0}
+                if outcomes[name] is None:
+                    health.update(failures=0, ok=now)
+                else:
+                    health.update(failures=int(health.get("failures", 0)) + 1, failed=now, error=outcomes[name])
+                changes.append(Put(health_key, orjson.dumps(health)))
+            if values[0] is None:
+                return Decision(changes, None)
+            state = orjson.loads(values[0])
+            for name, error in outcomes.items():
+                if error is None:
+                    state["delivered"][name] = now
+                    state["errors"].pop(name, None)
+                else:
+                    state["errors"][name] = error
+            lease = state.get("lease") or {}
+            if lease.get("owner") == owner:
+                state["lease"] = None
+            if all(n in state["delivered"] for n in state["channels"]):
+                state["deliveredAt"] = now
+                changes += [Delete(key), Put(done_key, orjson.dumps(state))]
+                return Decision(changes, ("delivered", state))
+            state["attempts"] = int(state["attempts"]) + 1
+            backoff = min(BACKOFF_BASE * 2 ** (state["attempts"] - 1), policy.max_backoff_seconds)
+            state["next"] = now + backoff * random.uniform(0.8, 1.0)
+            report = state["attempts"] >= policy.report_after and not state["reported"]
+            if report:
+                state["reported"] = True
+            changes.append(Put(key, orjson.dumps(state)))
+            return Decision(changes, ("report" if report else "retry", state))
+
+        result = await self.engine.atomic([key, *health_keys], decide)
+        for name, error in outcomes.items():
+            entry = self._health.setdefault(name, {"failures": 0})
+            if error is None:
+                entry.update(failures=0, ok=now)
+            else:
+                entry.update(failures=int(entry.get("failures", 0)) + 1, failed=now)
+        if result is None:
+            return
+        verdict, state = result
+        if verdict == "report":
+            log.error(
+                "break-glass alert %s undelivered after %d attempts (%s); it stays queued and is retried",
+                alert_id, state["attempts"], "; ".join(f"{k}: {v}" for k, v in state["errors"].items()),
+            )
+            self._audit("BreakGlassAlertUndelivered", state, error=True)
+        elif verdict == "delivered" and state.get("reported"):
+            self._audit("BreakGlassAlertDelivered", state, error=False)
+
+    def _audit(self, event_name: str, state: dict[str, Any], *, error: bool) -> None:
+        if self.audit is None:
+            return
+        record = system_record(
+            event_name,
+            {
+                "alertId": state["id"],
+                "channels": state["channels"],
+                "delivered": sorted(state["delivered"]),
+                "undelivered": sorted(set(state["channels"]) - set(state["delivered"])),
+                "attempts": state["attempts"],
+                "errors": state["errors"],
+                "queuedAt": iso_time(state["queued"]),
+            },
+            error_code="AlertUndelivered" if error else None,
+        )
+        try:
+            self.audit.write(record)
+        except OSError:
+            log.exception("audit record %s could not be written", event_name)
+
+
+def system_record(
+    event_name: str, data: dict[str, Any], *, error_code: str | None = None, identity: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """A CloudTrail-shaped record of something the break-glass machinery did (not a request)."""
+    now = time.time()
+    record: dict[str, Any] = {
+        "eventVersion": "1.08",
+        "userIdentity": identity or {"type": "AWSService", "invokedBy": "perimeterdb"},
+        "eventTime": iso_time(now),
+        "eventSource": "breakglass.perimeterdb",
+        "eventName": event_name,
+        "awsRegion": "global",
+        "sourceIPAddress": "perimeterdb",
+        "eventID": f"pdb-{secrets.token_hex(16)}",
+        "eventType": "AwsServiceEvent",
+        "readOnly": False,
+        "breakGlass": True,
+        "additionalEventData": data,
+    }
+    if error_code:
+        record["errorCode"] = error_code
+    return record
+
+
+async def pending(engine: Any) -> list[dict[str, Any]]:
+    """Every alert still queued (oldest first): id, queued, channels, delivered, errors, attempts, next."""
+    out: list[dict[str, Any]] = []
+    after: RowKey | None = None
+    while True:
+        rows = await engine.scan(PENDING, after=after, limit=256)
+        for row in rows:
+            state = orjson.loads(row.value)
+            envelope = orjson.loads(state.pop("envelope"))
+            state["alert"] = envelope.get("alert")
+            out.append(state)
+        if len(rows) < 256:
+            return out
+        after = rows[-1].key
+
+
+async def delivered(engine: Any, limit: int = 1000) -> list[dict[str, Any]]:
+    """The delivered alerts' history, oldest first (at most ``limit``)."""
+    rows = await engine.scan(DELIVERED, limit=limit)
+    out = []
+    for row in rows:
+        state = orjson.loads(row.value)
+        state["alert"] = orjson.loads(state.pop("envelope")).get("alert")
+        out.append(state)
+    return out

@@ -1,0 +1,246 @@
+"""The durable alert outbox against real channels: a local webhook receiver, a file, a syslog socket."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import socket
+import subprocess
+import sys
+import textwrap
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+
+from perimeterdb.audit.log import AuditLog, read_records
+from perimeterdb.breakglass import channels, outbox
+from perimeterdb.breakglass.outbox import AlertOutbox
+from perimeterdb.storage.sqlite import SQLiteEngine
+from perimeterdb.world.breakglass import save_settings
+from tests.breakglass.receiver import receiver
+from tests.support.server import free_port
+
+ALERT = {"alert": "break-glass", "what": "PutItem", "who": "arn:aws:sts::222222222222:assumed-role/emergency/s"}
+
+
+def _run(work: Callable[[SQLiteEngine], Awaitable[Any]], data_dir: Path) -> Any:
+    engine = SQLiteEngine(data_dir / "perimeterdb.sqlite3", durability="normal")
+    try:
+        return asyncio.run(work(engine))
+    finally:
+        engine.close()
+
+
+async def _until(predicate: Callable[[], Awaitable[bool]], timeout: float = 20.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if await predicate():
+            return True
+        await asyncio.sleep(0.05)
+    return False
+
+
+def test_signature_verifies_and_rejects_tampering_and_replays() -> None:
+    secret, body = b"0123456789abcdef0123", b'{"id":"1"}'
+    header = channels.sign(secret, body, int(time.time()))
+    assert channels.verify_signature(secret, body, header)
+    assert not channels.verify_signature(secret, body + b" ", header)
+    assert not channels.verify_signature(b"another secret 123456", body, header)
+    old = channels.sign(secret, body, int(time.time()) - 301)
+    assert not channels.verify_signature(secret, body, old), "older than 5 minutes: a replay"
+    assert not channels.verify_signature(secret, body, "t=abc,v1=00")
+
+
+def test_config_is_checked(tmp_path: Path) -> None:
+    with pytest.raises(channels.ChannelConfigError, match="http"):
+        channels.parse_channels({"alerts": {"webhook": {"url": "file:///etc/passwd"}}}, tmp_path)
+    with pytest.raises(channels.ChannelConfigError, match="credentials"):
+        channels.parse_channels({"alerts": {"webhook": {"url": "http://u:p@127.0.0.1/"}}}, tmp_path)
+    with pytest.raises(channels.ChannelConfigError, match="unknown"):
+        channels.parse_channels({"alerts": {"pager": "x"}}, tmp_path)
+    legacy = channels.parse_channels({"webhook": "http://127.0.0.1:9/x", "alerts_file": "a.jsonl"}, tmp_path)
+    assert [c.name for c in legacy] == ["webhook", "file"]
+    assert legacy[1].path == tmp_path / "a.jsonl"  # type: ignore[attr-defined]
+    default = channels.parse_channels({}, tmp_path)
+    assert [c.name for c in default] == ["file"] and default[0].path == tmp_path / "audit" / "alerts.jsonl"  # type: ignore[attr-defined]
+
+
+def test_retries_until_the_receiver_accepts_signed_and_idempotent(tmp_path: Path) -> None:
+    secret_file = tmp_path / "hook.secret"
+    syslog_path = tmp_path / "syslog.sock"
+    syslog = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    syslog.bind(str(syslog_path))
+    syslog.settimeout(10)
+    with receiver(fail_first=2) as hook:
+        async def work(engine: SQLiteEngine) -> str:
+            await save_settings(engine, {"alerts": {
+                "webhook": {"url": hook.url, "secret_file": str(secret_file)},
+                "file": "alerts/out.jsonl",
+                "syslog": {"address": str(syslog_path)},
+            }})
+            box = AlertOutbox(engine, tmp_path)
+            task = asyncio.create_task(box.run())
+            try:
+                alert_id = await box.enqueue(dict(ALERT))
+                assert [a["id"] for a in await outbox.pending(engine)] == [alert_id]
+                assert await _until(lambda: _empty(engine)), "delivered after the receiver's failures"
+            finally:
+                task.cancel()
+            assert [d["id"] for d in await outbox.delivered(engine)] == [alert_id]
+            assert box.can_deliver()
+            return alert_id
+
+        alert_id = _run(work, tmp_path)
+        assert [r.status for r in hook.received] == [500, 500, 204], "retried after each failure"
+    assert os.stat(secret_file).st_mode & 0o777 == 0o600, "the generated secret is the owner's only"
+    secret = secret_file.read_bytes().strip()
+    for got in hook.received:
+        assert got.headers["x-perimeterdb-alert-id"] == alert_id, "the same idempotency id on every retry"
+        assert channels.verify_signature(secret, got.body, got.headers["x-perimeterdb-signature"])
+        assert secret.decode() not in json.dumps(got.headers) and secret not in got.body
+    body = json.loads(hook.received[-1].body)
+    assert body["id"] == alert_id and body["alert"]["what"] == "PutItem"
+    line_file = tmp_path / "alerts" / "out.jsonl"
+    assert os.stat(line_file).st_mode & 0o777 == 0o600
+    assert [json.loads(line)["id"] for line in line_file.read_text().splitlines()] == [alert_id], \
+        "the file channel is not repeated when only the webhook failed"
+    datagram = syslog.recv(65536)
+    syslog.close()
+    assert datagram.startswith(b"<81>perimeterdb[") and alert_id.encode() in datagram
+
+
+async def _empty(engine: SQLiteEngine) -> bool:
+    return not await outbox.pending(engine)
+
+
+def test_receiver_down_alert_stays_queued_is_reported_then_delivered(tmp_path: Path) -> None:
+    port = free_port()  # nobody listens here yet
+    audit_dir = tmp_path / "audit"
+
+    async def work(engine: SQLiteEngine) -> tuple[str, list[dict[str, Any]]]:
+        await save_settings(engine, {"alerts": {
+            "webhook": {"url": f"http://127.0.0.1:{port}/hook"},
+            "report_after": 2, "max_backoff_seconds": 0.5, "required": ["webhook"],
+        }})
+        audit = AuditLog(audit_dir)
+        box = AlertOutbox(engine, tmp_path, audit=audit)
+        task = asyncio.create_task(box.run())
+        try:
+            alert_id = await box.enqueue(dict(ALERT))
+
+            async def reported() -> bool:
+                return any(r["eventName"] == "BreakGlassAlertUndelivered" for r in read_records(audit_dir))
+
+            assert await _until(reported), "after 2 failed attempts the alert is reported"
+            queued = await outbox.pending(engine)
+            assert [a["id"] for a in queued] == [alert_id] and queued[0]["attempts"] >= 2
+            assert "webhook" in queued[0]["errors"] and "file" in queued[0]["delivered"]
+            assert not box.can_deliver(), "the required channel failed its last attempt"
+            listed = subprocess.run(
+                [sys.executable, "-c", _ALERTS_CLI, str(tmp_path)], capture_output=True, timeout=60, check=True
+            )
+            assert [a["id"] for a in json.loads(listed.stdout)["undelivered"]] == [alert_id]
+            with receiver(port) as hook:
+                assert await _until(lambda: _empty(engine)), "delivered once the receiver is back"
+                assert [json.loads(r.body)["id"] for r in hook.accepted()] == [alert_id]
+            assert box.can_deliver()
+            return alert_id, list(read_records(audit_dir))
+        finally:
+            task.cancel()
+            audit.close()
+
+    alert_id, records = _run(work, tmp_path)
+    undelivered = [r for r in records if r["eventName"] == "BreakGlassAlertUndelivered"]
+    assert len(undelivered) == 1, "reported once, not at every retry"
+    assert undelivered[0]["breakGlass"] is True and undelivered[0]["errorCode"] == "AlertUndelivered"
+    assert undelivered[0]["additionalEventData"]["undelivered"] == ["webhook"]
+    late = [r for r in records if r["eventName"] == "BreakGlassAlertDelivered"]
+    assert late and late[0]["additionalEventData"]["alertId"] == alert_id
+
+
+# The CLI's listing, through a temporary registration of the review parsers.
+_ALERTS_CLI = textwrap.dedent("""
+    import argparse, sys
+    from perimeterdb import cli_breakglass_review
+    parser = argparse.ArgumentParser()
+    cli_breakglass_review.add_review_parsers(parser.add_subparsers(dest="command"))
+    args = parser.parse_args(["alerts", "--json", "--data-dir", sys.argv[1]])
+    sys.exit(args.handler(args))
+""")
+
+_DELIVERER = textwrap.dedent("""
+    import asyncio, sys, time
+    from pathlib import Path
+    from perimeterdb.breakglass.outbox import AlertOutbox
+    from perimeterdb.storage.sqlite import SQLiteEngine
+
+    async def main():
+        engine = SQLiteEngine(Path(sys.argv[1]) / "perimeterdb.sqlite3", durability="normal")
+        task = asyncio.create_task(AlertOutbox(engine, Path(sys.argv[1])).run())
+        await asyncio.sleep(float(sys.argv[2]))
+        task.cancel()
+        engine.close()
+
+    asyncio.run(main())
+""")
+
+
+def test_two_processes_never_deliver_one_alert_at_once(tmp_path: Path) -> None:
+    with receiver(delay=0.3) as hook:
+        async def setup(engine: SQLiteEngine) -> list[str]:
+            await save_settings(engine, {"alerts": {"webhook": {"url": hook.url}}})
+            box = AlertOutbox(engine, tmp_path)  # queues only: its loop does not run
+            return [await box.enqueue({**ALERT, "n": n}) for n in range(8)]
+
+        ids = _run(setup, tmp_path)
+        workers = [
+            subprocess.Popen([sys.executable, "-c", _DELIVERER, str(tmp_path), "12"]) for _ in range(2)
+        ]
+        try:
+            assert hook.wait_for(lambda: len(hook.accepted()) >= len(ids), timeout=30)
+            time.sleep(1.5)  # both loops polled again after the last delivery
+        finally:
+            for w in workers:
+                w.wait(timeout=30)
+    assert not hook.overlaps, f"delivered by two processes at once: {hook.overlaps}"
+    got = [json.loads(r.body)["id"] for r in hook.accepted()]
+    assert sorted(got) == sorted(ids), "each alert delivered exactly once here (the lease held throughout)"
+
+    async def left(engine: SQLiteEngine) -> int:
+        return len(await outbox.pending(engine))
+
+    assert _run(left, tmp_path) == 0
+
+
+def test_a_stale_lease_is_taken_over(tmp_path: Path) -> None:
+    """A process that died holding a lease: another delivers once the lease expires."""
+    with receiver() as hook:
+        async def work(engine: SQLiteEngine) -> None:
+            await save_settings(engine, {"alerts": {"webhook": {"url": hook.url}, "lease_seconds": 2}})
+            dead = AlertOutbox(engine, tmp_path)
+            alert_id = await dead.enqueue(dict(ALERT))
+            await dead._configure(force=True)
+            assert await dead._take_lease(alert_id) is not None  # ...and then it "dies"
+            alive = AlertOutbox(engine, tmp_path)
+            await alive.deliver_due()
+            assert not hook.received, "the live lease is respected"
+            raw = await engine.get(outbox._row(outbox.PENDING, alert_id))
+            assert raw is not None and orjson.loads(raw)["lease"]["owner"] == dead.owner
+            await asyncio.sleep(2.2)
+            await alive.deliver_due()
+            assert [json.loads(r.body)["id"] for r in hook.accepted()] == [alert_id]
+
+        _run(work, tmp_path)
+
+
+def test_secret_file_readable_by_others_is_refused(tmp_path: Path) -> None:
+    secret = tmp_path / "s"
+    secret.write_text("x" * 40)
+    os.chmod(secret, 0o644)
+    with pytest.raises(channels.DeliveryError, match="readable by others"):
+        channels.load_or_create_secret(secret)
