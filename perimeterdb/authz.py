@@ -9,7 +9,10 @@ For each pair the authorizer gathers what applies, builds the request context an
   whether either account is the organization's management account (organization view);
 - the VPC endpoint policy when the request came through an endpoint (network origin).
 
-Every policy document is compiled once (cached by kind, id and content); the principal's identity side
+Every policy document is compiled once (cached by kind, id and content), through
+``policy.stored.compile_stored``: a stored document that cannot be compiled becomes a ``BrokenPolicy`` that
+denies everything and names itself in the decision (never an exception, never a 500). A broken table policy
+does not stop its removal (``REPAIR_ACTIONS``, docs/policy-engine.md). The principal's identity side
 is cached per principal and dropped when the identity store's generation moves. A denial raises
 AccessDeniedException with AWS's message, rendered from the decision itself.
 
@@ -36,9 +39,13 @@ from perimeterdb import errors, policy
 from perimeterdb.auth.principal import Principal
 from perimeterdb.policy import CompiledPolicy, PolicyKind, PolicyRef, PolicySet, Response
 from perimeterdb.policy.context import ContextKeys, iso_second, normalise_value
+from perimeterdb.policy.stored import BrokenPolicy, compile_stored
 from perimeterdb.server.network import NetworkOrigin
 
 log = logging.getLogger(__name__)
+
+# Requests that remove a table's resource policy: a broken one does not stop them (decide's repair rule).
+REPAIR_ACTIONS = frozenset({"dynamodb:DeleteResourcePolicy", "dynamodb:DeleteTable"})
 
 
 class _Stored(Protocol):
@@ -136,9 +143,9 @@ class Authorizer:
         found = self._compiled.get(key)
         if found is None:
             arn = policy_id if policy_id.startswith("arn:") else None
-            found = policy.compile_policy(
-                policy.parse_policy(document, kind), PolicyRef(kind.value, policy_id, name, arn)
-            )
+            found = compile_stored(document, kind, PolicyRef(kind.value, policy_id, name, arn))
+            if isinstance(found, BrokenPolicy):  # logged once per document (the cache keeps it)
+                log.error("%s", found.error)
             if len(self._compiled) > 50_000:
                 self._compiled.clear()
             self._compiled[key] = found
@@ -250,6 +257,7 @@ class Authorizer:
             same_organization=bool(
                 in_org and resource_in_org and principal_place.org_id == resource_place.org_id  # type: ignore[union-attr]
             ),
+            repair=action in REPAIR_ACTIONS and table_ref is not None,
         )
         response = policy.decide(ctx, policies)
         if memo_key is not None and recording is not None:

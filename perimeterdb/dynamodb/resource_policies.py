@@ -1,8 +1,9 @@
 """Resource-based policies on tables and streams: validation, revisions, storage in the description.
 
 A table's policy is kept as ``_resource_policy = {"Policy": text, "RevisionId": id}`` and its stream's
-as ``_stream_resource_policy`` (same shape). The text is stored exactly as received; the authorizer
-parses it when it enforces it. Revision ids are millisecond timestamps, strictly increasing per resource,
+as ``_stream_resource_policy`` (same shape). The text is stored exactly as received, and only after the
+policy engine has parsed and compiled it (``policy.stored.check_policy``): a document the authorizer could
+not enforce is refused here with ValidationException, never stored. Revision ids are millisecond timestamps, strictly increasing per resource,
 and putting the same text again keeps the revision.
 """
 
@@ -19,6 +20,8 @@ from perimeterdb import errors
 from perimeterdb.dynamodb.call import Call
 from perimeterdb.dynamodb.catalog import Table
 from perimeterdb.dynamodb.tags import ResourceArn, parse_arn
+from perimeterdb.policy import PolicyKind, PolicyParseError
+from perimeterdb.policy.stored import check_policy
 
 MAX_POLICY_BYTES = 20 * 1024
 NO_POLICY = "NO_POLICY"
@@ -99,6 +102,13 @@ def validate_policy(text: Any) -> None:
                     "Resource-based policy grants unbounded access in one or more elements. Please revise the "
                     "policy to ensure least-privilege form of access"
                 )
+    # Everything else the engine checks (condition operators and values, actions, resources, principals):
+    # what is stored must be what the authorizer can enforce.
+    try:
+        check_policy(document, PolicyKind.RESOURCE)
+    except PolicyParseError as exc:
+        where = f" ({exc.path})" if exc.path else ""
+        raise _document(f"{exc.message}{where}") from None
 
 
 def new_revision(previous: str | None = None) -> str:

@@ -30,7 +30,8 @@ import time
 from typing import Any
 
 from perimeterdb.organizations import errors
-from perimeterdb.policy import PolicyKind, PolicyParseError, parse_policy
+from perimeterdb.policy import PolicyKind, PolicyParseError
+from perimeterdb.policy.stored import check_policy
 
 SCP = "SERVICE_CONTROL_POLICY"
 RCP = "RESOURCE_CONTROL_POLICY"
@@ -358,7 +359,7 @@ class OrgState:
                 f"You attempted to create a policy larger than the maximum size ({MAX_CONTENT} characters).",
             )
         try:
-            parse_policy(content, POLICY_KINDS[policy_type])
+            check_policy(content, POLICY_KINDS[policy_type])  # parsed and compiled, as the authorizer will
         except PolicyParseError as exc:
             raise errors.malformed_policy(f"The provided policy document does not meet the requirements of "
                                           f"the specified policy type. {exc}") from None

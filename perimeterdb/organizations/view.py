@@ -17,7 +17,8 @@ from dataclasses import dataclass
 
 from perimeterdb.organizations.state import POLICY_KINDS, RCP, SCP, OrgState
 from perimeterdb.organizations.store import OrgStore
-from perimeterdb.policy import CompiledPolicy, PolicyRef, compile_policy, parse_policy
+from perimeterdb.policy import CompiledPolicy, PolicyRef
+from perimeterdb.policy.stored import compile_stored
 
 Levels = tuple[tuple[CompiledPolicy, ...], ...]
 _KIND_NAMES = {SCP: "scp", RCP: "rcp"}
@@ -117,7 +118,7 @@ class OrganizationView:
         if found is None:
             kind = POLICY_KINDS[p["type"]]
             ref = PolicyRef(_KIND_NAMES[p["type"]], policy_id, p["name"], state.policy_arn(policy_id))
-            found = compile_policy(parse_policy(p["content"], kind), ref)
+            found = compile_stored(p["content"], kind, ref)  # a broken SCP/RCP denies, never raises
             if len(self._compiled) > 10_000:
                 self._compiled.clear()
             self._compiled[key] = found

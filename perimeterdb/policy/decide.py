@@ -26,6 +26,13 @@ reference_policies_evaluation-logic-cross-account; Organizations SCP/RCP pages. 
    role session, then the request is Allowed. Otherwise, the request is implicitly denied", and the
    GetFederationToken page says a session without a session policy "has no permissions").
 
+A stored policy that cannot be compiled arrives here as a ``BrokenPolicy`` (policy/stored.py): a Deny of
+everything, so rule 1 denies and names it; its reason goes into ``errors``. ``PolicySet.repair`` is the one
+exception: a broken *resource* policy has no effect on a request that removes it (the authorizer sets
+``repair`` for dynamodb:DeleteResourcePolicy and dynamodb:DeleteTable) made by an IAM principal of the
+resource's own account; every other policy type still applies, so the identity policies must allow it and
+SCPs, RCPs, the endpoint policy, boundary and session policies still limit it (docs/policy-engine.md).
+
 When several policy types deny, the reported one (``denied_by``) follows the order above for implicit
 denies, and SCP, RCP, resource, VPC endpoint, identity, boundary, session for explicit denies.
 """
@@ -45,6 +52,7 @@ from perimeterdb.policy.compile import (
 )
 from perimeterdb.policy.context import RequestContext
 from perimeterdb.policy.evaluate import Env, PolicyResult, evaluate_policy
+from perimeterdb.policy.stored import BrokenPolicy, BrokenStatement
 
 __all__ = ["Decision", "PolicySet", "Response", "decide"]
 
@@ -92,6 +100,8 @@ class PolicySet:
     tuple of the policies attached at that level (SCPs of the principal's account, RCPs of the resource's
     account); empty when the account is not in an organization (or the policy type is not enabled).
     ``cross_account``: None means "compare the principal's and the resource's account".
+    ``repair``: the request removes the resource policy; a broken one then has no effect for a same-account
+    IAM principal (see the module docstring).
     """
 
     identity: tuple[CompiledPolicy, ...] = ()
@@ -107,6 +117,7 @@ class PolicySet:
     resource_in_org: bool = False
     same_organization: bool = False
     cross_account: bool | None = None
+    repair: bool = False
 
 
 def _merged(policies: tuple[CompiledPolicy, ...] | list[CompiledPolicy], env: Env) -> PolicyResult:
@@ -126,7 +137,8 @@ def _explicit_deny(
     kind, first = next((k, ds[0]) for k, ds in denies if ds)
     arn = first.ref.policy_arn if kind in _ARN_IN_MESSAGE and linked else None
     refs = tuple(s.ref for _, ds in denies for s in ds)
-    return Response(Decision.EXPLICIT_DENY, refs, errors, kind, arn)
+    broken = tuple(s.error for _, ds in denies for s in ds if isinstance(s, BrokenStatement))
+    return Response(Decision.EXPLICIT_DENY, refs, errors + broken, kind, arn)
 
 
 def decide(ctx: RequestContext, policies: PolicySet) -> Response:
@@ -153,7 +165,21 @@ def decide(ctx: RequestContext, policies: PolicySet) -> Response:
 
     scp_results = [_merged(level, env) for level in ps.scp_levels] if scp_applies else []
     rcp_results = [_merged(level, env) for level in ps.rcp_levels] if rcp_applies else []
-    resource = evaluate_policy(ps.resource, env) if ps.resource is not None else None
+    resource_policy = ps.resource
+    if (
+        ps.repair
+        and isinstance(resource_policy, BrokenPolicy)
+        and principal_side
+        and not cross
+        and resource_policy.kind is PolicyKind.RESOURCE
+    ):
+        ref = resource_policy.ref
+        env.errors.append(
+            f"{ref.kind} policy {ref.policy_id} cannot be compiled; ignored because the request removes it "
+            "(repair rule, docs/policy-engine.md)"
+        )
+        resource_policy = None
+    resource = evaluate_policy(resource_policy, env) if resource_policy is not None else None
     vpce = evaluate_policy(ps.vpce, env) if ps.vpce is not None else None
     if principal_side:
         identity = _merged(ps.identity, env)
