@@ -167,7 +167,7 @@ class AuditLog:
                 known = getattr(bg, "known_break_glass", None)
                 verdict = known(principal) if known is not None else None
                 flagged = verdict if verdict is not None else await bg.is_break_glass(principal)
-                if not flagged and event_name == "AssumeRole" and error is None and request_parameters:
+                if not flagged and event_name == "AssumeRole" and request_parameters:  # refused ones too
                     role_arn = str(request_parameters.get("roleArn") or "")
                     if role_arn and await bg.role_arn_is_break_glass(role_arn):
                         flagged = True

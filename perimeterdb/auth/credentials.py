@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hmac
+import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Any
 
 from perimeterdb.auth.principal import Principal
 
@@ -24,3 +28,44 @@ class CredentialRecord:
 
     def __repr__(self) -> str:  # never print the secret
         return f"CredentialRecord(access_key={self.access_key!r}, principal={self.principal.arn!r})"
+
+
+OriginLookup = Callable[[str], Awaitable[dict[str, Any] | None]]
+
+
+async def lineage_bound(
+    row: dict[str, Any], record: CredentialRecord, origin_row: OriginLookup
+) -> CredentialRecord:
+    """The credential as break-glass lineage and revocation leave it (see ``breakglass/lineage.py``).
+
+    ``row``: the stored session or access-key row; ``origin_row(id)``: the stored row of a session.
+    - a revoked credential (``row["revoked"]``) is inactive: the verifier answers as for an unknown key
+      (UnrecognizedClient / InvalidClientTokenId);
+    - a credential derived from a break-glass session (``origin_session`` in a session's principal, or
+      ``break_glass`` in a key row) is break-glass, is inactive once its origin is revoked or gone, and
+      expires no later than its origin (an access key then answers ExpiredToken, like a session).
+    Fail closed: an origin that cannot be found makes the credential inactive."""
+    if row.get("revoked"):
+        return dataclasses.replace(record, active=False)
+    principal = row.get("principal") or {}
+    marker = row.get("break_glass") if isinstance(row.get("break_glass"), dict) else None
+    origin_id = (marker or {}).get("origin_session") or principal.get("origin_session")
+    if not origin_id:
+        return record
+    expires = record.expires_at
+    if origin_id != record.access_key:
+        origin = await origin_row(str(origin_id))
+        if origin is None or origin.get("revoked"):
+            return dataclasses.replace(record, active=False)
+        origin_expires = float(origin["expires"])
+        expires = origin_expires if expires is None else min(expires, origin_expires)
+        if expires <= time.time():
+            return dataclasses.replace(record, active=False)
+    flagged = dataclasses.replace(
+        record.principal,
+        break_glass=True,
+        break_glass_origin=str(origin_id),
+        review_required=bool(principal.get("review_required") or (marker or {}).get("review_required")),
+        expires_at=expires,
+    )
+    return dataclasses.replace(record, principal=flagged, expires_at=expires)

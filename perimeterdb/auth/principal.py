@@ -31,6 +31,9 @@ class Principal:
     transitive_tag_keys: tuple[str, ...] = ()
     role_chained: bool = False
     break_glass: bool = False
+    # The break-glass session at the root of this credential's lineage (its ASIA… id), when break_glass.
+    break_glass_origin: str | None = None
+    review_required: bool = False  # a break-glass session opened without approval ("emergency")
     # Added for STS sessions (issue #5): what minted the credential and when it ends.
     session_kind: str | None = None  # "AssumeRole" | "GetSessionToken"; None for long-term keys
     access_key_id: str | None = None  # the key that signed the request (AKIA… or ASIA…)

@@ -311,8 +311,9 @@ def verify(
     if record.session_token is not None or session_token is not None:
         if not record.token_matches(session_token):
             raise errors.unrecognized_client()
-        if record.expires_at is not None and now.timestamp() >= record.expires_at:
-            raise errors.expired_token()
+    # Sessions, and access keys derived from a break-glass session (auth/credentials.lineage_bound), expire.
+    if record.expires_at is not None and now.timestamp() >= record.expires_at:
+        raise errors.expired_token()
 
     values = headers.get("x-amz-content-sha256")
     payload_hash = (values[0] if values else None) or ""

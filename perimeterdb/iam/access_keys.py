@@ -2,6 +2,10 @@
 
 A user has at most two keys (``LimitExceeded``). The secret is returned once, by CreateAccessKey, and
 stored sealed. The key row and the user's list of key ids change in the same atomic write.
+
+A key created by a break-glass credential is marked ``break_glass: {origin_session, session, expires}``:
+requests signed with it are break-glass, and it stops working when its origin session expires or is
+revoked (``breakglass/lineage.py``; stricter than AWS on purpose). It is recorded for the review.
 """
 
 from __future__ import annotations
@@ -9,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from perimeterdb.breakglass import lineage
 from perimeterdb.iam import errors
 from perimeterdb.iam.call import Handler, QueryCall, paginate
 from perimeterdb.iam.users import no_such_user, user_arn
@@ -26,6 +31,14 @@ async def create_access_key(call: QueryCall) -> dict[str, Any]:
     await call.authorize("iam:CreateAccessKey", await user_arn(call, name))
     user_key = account_key(USERS, call.account, name)
     new_key, record = call.store.access_key_changes(call.account, None)
+    p = call.principal
+    if p.break_glass:
+        record["break_glass"] = {
+            "origin_session": p.break_glass_origin or p.access_key_id,
+            "session": p.access_key_id,
+            "expires": p.expires_at,
+            "review_required": p.review_required,
+        }
 
     def decide(values: list[Record | None]) -> tuple[Sequence[Change], Record]:
         user = values[0]
@@ -38,6 +51,16 @@ async def create_access_key(call: QueryCall) -> dict[str, Any]:
         return [(user_key, user), (global_key(ACCESS_KEYS, new_key.access_key_id), record)], user
 
     user = await call.store.write([user_key], decide)
+    if p.break_glass:
+        marker = record["break_glass"]
+        await lineage.record_created(
+            call.store.engine,
+            marker["origin_session"],
+            marker["session"] or marker["origin_session"],
+            {"eventName": "CreateAccessKey", "eventTime": record["created"], "kind": "access-key",
+             "name": new_key.access_key_id, "owner": {"userName": user["name"]}, "account": call.account,
+             "by": p.arn},
+        )
     return {
         "AccessKey": {
             "UserName": user["name"],

@@ -200,11 +200,30 @@ async def delete_virtual_mfa_device(call: QueryCall) -> None:
     return None
 
 
+def check_token_code_format(code: str) -> None:
+    """STS's ``TokenCode`` is six ASCII digits (the model's pattern ``[\\d]*`` is Java's, ASCII): anything
+    else, Arabic-Indic or full-width digits included, is a ValidationError, never a server error."""
+    if not (code.isascii() and code.isdigit()):
+        raise errors.validation_error(
+            f"1 validation error detected: Value '{code}' at 'tokenCode' failed to satisfy constraint: "
+            "Member must satisfy regular expression pattern: [\\d]*"
+        )
+
+
+def mfa_failed() -> errors.ApiError:
+    """AWS's answer to a wrong, stale or already used code (STS: AccessDenied, 403)."""
+    return errors.access_denied("MultiFactorAuthentication failed with invalid MFA one time pass code. ")
+
+
 async def check_code(
     store: IdentityStore, account: str, user_name: str | None, serial: str, code: str, now: float
 ) -> bool:
-    """STS's MFA check: the device is enabled for this user and the code is current and unused."""
-    if not user_name:
+    """STS's MFA check: the device is enabled for this user and the code is current and unused.
+
+    A code is accepted once: the device's last accepted time step is read, compared and advanced in one
+    atomic read-decide-write, so concurrent calls with one code (in several server processes) get exactly
+    one success, and a code at or before the last accepted step is refused."""
+    if not user_name or not (code.isascii() and code.isdigit()):
         return False
     device = await store.get_global(MFA_DEVICES, serial)
     if (
@@ -257,6 +276,12 @@ async def create_login_profile(call: QueryCall) -> dict[str, Any]:
         if user.get("login"):
             raise errors.entity_already_exists(f"Login Profile for user {user['name']} already exists.")
         user["login"] = {"hash": hashed, "created": now, "reset_required": reset}
+        if call.principal.break_glass:  # made during a break-glass session: listed for the review
+            user["login"]["break_glass"] = {
+                "origin_session": call.principal.break_glass_origin or call.principal.access_key_id,
+                "session": call.principal.access_key_id,
+                "expires": call.principal.expires_at,
+            }
         return [(ukey, user)], user
 
     user = await call.store.write([ukey], decide)

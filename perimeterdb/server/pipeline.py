@@ -30,6 +30,8 @@ import orjson
 from perimeterdb import errors
 from perimeterdb.audit import hooks as audit_hooks
 from perimeterdb.auth import verify as sigv4_verify
+from perimeterdb.breakglass.http import TARGET_PREFIX as BREAKGLASS_PREFIX
+from perimeterdb.breakglass.http import handle_breakglass
 from perimeterdb.dynamodb import condition_keys
 from perimeterdb.dynamodb.call import Call
 from perimeterdb.errors import ApiError
@@ -105,6 +107,8 @@ async def handle(rt: Runtime, req: IncomingRequest) -> wire.HttpResponse:
         return await handle_dynamodb(rt, req, target, request_id)
     if target.startswith(TARGET_PREFIX):
         return await handle_organizations(rt, req, target, request_id)
+    if target.startswith(BREAKGLASS_PREFIX):  # the break-glass approval API (breakglass/http.py)
+        return await handle_breakglass(rt, req, target, request_id)
     if not target and (req.method == "POST" or b"Action=" in req.query_string):
         return await query_protocol.handle_query(rt, req, request_id)  # IAM, STS (also presigned GETs)
     return wire.HttpResponse(404, _UNKNOWN_OPERATION_404, [(b"x-amzn-requestid", request_id.encode())])

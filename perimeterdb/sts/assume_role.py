@@ -4,8 +4,16 @@ Checks, in order: the role ARN; root callers (refused, as AWS does); DurationSec
 role's MaxSessionDuration, at most 1 h when chaining); the session policy (<= 2048 characters, a valid
 SESSION policy) and PolicyArns (<= 10); session tags (<= 50, no duplicate keys regardless of case,
 TransitiveTagKeys among them, inherited transitive tags not overridden); MFA (SerialNumber + TokenCode
-against the caller's TOTP device). Then the trust decision for ``sts:AssumeRole``, plus ``sts:TagSession``
-when tags are passed and ``sts:SetSourceIdentity`` when a source identity is set.
+against the caller's TOTP device, each code once). Then the trust decision for ``sts:AssumeRole``, plus
+``sts:TagSession`` when tags are passed and ``sts:SetSourceIdentity`` when a source identity is set.
+
+Break-glass (``world/breakglass.py``): an assumption is break-glass when the role is a break-glass role or
+the caller is itself break-glass (role chaining out of a break-glass session: the new session is
+break-glass too, carries its origin and expires no later than the caller). For those, after the trust
+decision: fresh MFA in this call, a justification, a ticket if required, the duration limit, the approval
+(``breakglass/approvals.py``), and ``fail_closed``. Then the alert is queued durably (``breakglass/alerting``)
+*before* the credentials are minted: no credentials without an alert. A refused break-glass assumption,
+whatever refused it, is alerted too.
 """
 
 from __future__ import annotations
@@ -15,11 +23,13 @@ from typing import Any
 
 from perimeterdb.iam import errors
 from perimeterdb.iam.call import QueryCall, check_document, parse_iam_arn
-from perimeterdb.iam.mfa import check_code
+from perimeterdb.iam.mfa import check_code, check_token_code_format, mfa_failed
 from perimeterdb.policy.ast import PolicyKind
+from perimeterdb.sts import glass
 from perimeterdb.sts.sessions import mint
 from perimeterdb.sts.trust import check_trust
-from perimeterdb.world.breakglass import check_break_glass_assume
+from perimeterdb.world.breakglass import break_glass_settings
+from perimeterdb.world.identities import new_unique_id
 
 SESSION_POLICY_LIMIT = 2048
 MAX_POLICY_ARNS = 10
@@ -68,7 +78,6 @@ async def assume_role(call: QueryCall) -> dict[str, Any]:
     p = call.principal
     params = call.params
     role_arn = params["RoleArn"]
-    session_name = params["RoleSessionName"]
     parsed = parse_iam_arn(role_arn, "role")
     if parsed is None or not parsed[0].isdigit() or len(parsed[0]) != 12:
         raise errors.validation_error(f"{role_arn} is invalid")
@@ -79,7 +88,21 @@ async def assume_role(call: QueryCall) -> dict[str, Any]:
     role = await call.store.get_role(account, role_name)
     if role is None or role["arn"] != role_arn:
         raise denied
+    if break_glass_settings(role) is None and not p.break_glass:
+        return await _assume(call, role, None)
+    attempt = glass.Attempt(call, role)
+    try:
+        return await _assume(call, role, attempt)
+    except errors.ApiError as refusal:
+        await attempt.refused(refusal)  # alerted (and audited as break-glass), then refused
+        raise
 
+
+async def _assume(call: QueryCall, role: dict[str, Any], attempt: glass.Attempt | None) -> dict[str, Any]:
+    p = call.principal
+    params = call.params
+    account = role["arn"].split(":")[4]
+    session_name = params["RoleSessionName"]
     chained = p.kind == "AssumedRole"
     duration = params.get("DurationSeconds")
     if chained and duration is not None and duration > CHAINED_MAX_SECONDS:
@@ -118,10 +141,9 @@ async def assume_role(call: QueryCall) -> dict[str, Any]:
     if serial or code:
         if not (serial and code):
             raise errors.validation_error("SerialNumber and TokenCode must be passed together.")
+        check_token_code_format(code)
         if not await check_code(call.store, p.account, p.username, serial, code, call.now):
-            raise errors.access_denied(
-                "MultiFactorAuthentication failed with invalid MFA one time pass code. "
-            )
+            raise mfa_failed()
         mfa_present, mfa_time = True, call.now
     elif p.session_kind == "GetSessionToken" and p.mfa_authenticated:
         mfa_present, mfa_time = True, p.mfa_auth_time
@@ -150,12 +172,12 @@ async def assume_role(call: QueryCall) -> dict[str, Any]:
             call, role, "sts:SetSourceIdentity", extra_keys=extra, request_tags=None, tag_keys=None
         )
 
-    # Break-glass roles: MFA, a justification and a short session, on top of what the trust policy says.
-    break_glass_duration = check_break_glass_assume(role, {**params, "mfa_present": bool(mfa_present)})
-    if break_glass_duration is not None:
-        duration = break_glass_duration if params.get("DurationSeconds") is not None else min(
-            duration, break_glass_duration
-        )
+    access_key = new_unique_id("ASIA")
+    extra_principal: dict[str, Any] = {}
+    if attempt is not None:  # break-glass: the rules, the approval, then the alert, before any credential
+        duration = await attempt.admit(duration, fresh_mfa=bool(serial and code and mfa_present),
+                                       session_id=access_key)
+        extra_principal = attempt.principal_fields(access_key)
 
     session_arn = f"arn:aws:sts::{account}:assumed-role/{role['name']}/{session_name}"
     userid = f"{role['role_id']}:{session_name}"
@@ -177,10 +199,18 @@ async def assume_role(call: QueryCall) -> dict[str, Any]:
         "session_policy_arns": policy_arns,
         "role_chained": chained,
         "source_arn": p.arn,
-        "break_glass": break_glass_duration is not None,
+        **extra_principal,
     }
+    if attempt is not None:
+        await attempt.queue_alert(session_arn, access_key, call.now + duration)
     creds = await mint(
-        call.store, account=account, kind="AssumeRole", principal=principal, duration=duration, now=call.now
+        call.store,
+        account=account,
+        kind="AssumeRole",
+        principal=principal,
+        duration=duration,
+        now=call.now,
+        access_key=access_key,
     )
     packed = 0
     if session_policy or tags:

@@ -11,7 +11,7 @@ from typing import Any
 
 from perimeterdb.iam import errors
 from perimeterdb.iam.call import QueryCall
-from perimeterdb.iam.mfa import check_code
+from perimeterdb.iam.mfa import check_code, check_token_code_format, mfa_failed
 from perimeterdb.sts.sessions import mint
 from perimeterdb.world.identities import ACCESS_KEYS, SESSIONS
 
@@ -38,10 +38,9 @@ async def get_session_token(call: QueryCall) -> dict[str, Any]:
     if serial or code:
         if not (serial and code):
             raise errors.validation_error("SerialNumber and TokenCode must be passed together.")
+        check_token_code_format(code)
         if not await check_code(call.store, p.account, p.username, serial, code, call.now):
-            raise errors.access_denied(
-                "MultiFactorAuthentication failed with invalid MFA one time pass code. "
-            )
+            raise mfa_failed()
         mfa = True
     principal = {
         "arn": p.arn,
@@ -55,6 +54,17 @@ async def get_session_token(call: QueryCall) -> dict[str, Any]:
         "mfa_auth_time": call.now if mfa else None,
         "source_arn": p.arn,
     }
+    if p.break_glass:  # a key created during a break-glass session: the session is break-glass too
+        left = int((p.expires_at or call.now) - call.now)
+        if left <= 0:
+            raise errors.expired_token()
+        duration = min(duration, left)
+        principal.update(
+            break_glass=True,
+            origin_session=p.break_glass_origin,
+            parent_session=p.access_key_id,
+            review_required=p.review_required,
+        )
     creds = await mint(
         call.store,
         account=p.account,

@@ -55,11 +55,19 @@ def new_session_token() -> str:
 
 
 async def mint(
-    store: IdentityStore, *, account: str, kind: str, principal: dict[str, Any], duration: int, now: float
+    store: IdentityStore,
+    *,
+    account: str,
+    kind: str,
+    principal: dict[str, Any],
+    duration: int,
+    now: float,
+    access_key: str | None = None,
 ) -> TemporaryCredentials:
-    """Create and store a session; one atomic write."""
+    """Create and store a session; one atomic write. ``access_key``: an id chosen beforehand (break-glass
+    sessions are named in their alert before they exist)."""
     await _maybe_purge(store, now)
-    access_key = new_unique_id("ASIA")
+    access_key = access_key or new_unique_id("ASIA")
     creds = TemporaryCredentials(
         access_key, new_secret_key(), new_session_token(), float(int(now) + duration)
     )

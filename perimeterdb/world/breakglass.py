@@ -1,16 +1,23 @@
 """Break-glass roles: emergency access that is possible, but never quiet.
 
 A role is break-glass when its IAM record carries ``"break_glass": {...}`` (the world file's
-``break_glass: true`` on a role writes it). Assuming one requires, on top of the trust policy:
+``break_glass: true`` or ``break_glass: {...}`` on a role writes it). Assuming one requires, on top of the
+trust policy (``check_break_glass_assume``, called by STS AssumeRole):
 
-- MFA (``SerialNumber`` + ``TokenCode`` in the AssumeRole call);
-- a justification: ``SourceIdentity``, or a session tag named ``justification`` (any case), non-empty;
-- a short session: ``DurationSeconds`` at most the role's ``max_session_seconds`` (default 3600 s).
+- a fresh MFA code in the AssumeRole call itself (``SerialNumber`` + ``TokenCode``); an MFA session from
+  GetSessionToken is not enough, and each code is accepted once (``iam/mfa.py``);
+- a justification: the session tag ``justification`` (any case), free text up to 256 characters (AWS's
+  tag-value limit), not blank. ``SourceIdentity`` is *not* a justification (its pattern cannot hold a
+  sentence); it may still name the person and is shown separately;
+- a ticket reference (session tag ``ticket``) when the role says ``require_ticket: true``;
+- a short session: ``DurationSeconds`` at most the role's ``max_session_seconds`` (default 3600 s);
+- an approval when the role says ``approval: required`` (``breakglass/approvals.py``).
 
-``check_break_glass_assume`` is what STS AssumeRole calls; it returns the session duration to use (or None
-for an ordinary role) and raises AccessDenied otherwise. Every assumption and every request made with such
-a session is flagged in the audit log (``breakGlass: true``) and raises an alert (``BreakGlass.alert``: a
-JSON line in the alerts file and a POST to the configured webhook).
+Per-role settings (``break_glass: {...}`` on the role): ``max_session_seconds``, ``require_ticket``,
+``approval: required|emergency-allowed|none`` (default none), ``approvers_group``, ``grant_seconds``,
+``fail_closed`` (refuse when no alert channel can deliver). Every assumption, refused ones included, and
+every request made with such a session (or anything derived from it, ``breakglass/lineage.py``) is flagged
+in the audit log (``breakGlass: true``) and alerted.
 
 Settings (alerts file, webhook URL, default maximum duration) live in one storage row written by the world
 file (``break_glass:`` section).
@@ -18,6 +25,8 @@ file (``break_glass:`` section).
 
 from __future__ import annotations
 
+import logging
+import os
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -29,6 +38,8 @@ from perimeterdb.audit.alerts import AlertSink
 from perimeterdb.auth.principal import Principal
 from perimeterdb.errors import ApiError
 from perimeterdb.storage.engine import Decision, Put, RowKey, StorageEngine
+
+log = logging.getLogger(__name__)
 
 ROW = RowKey("meta:break-glass", b"", b"settings", b"")
 DEFAULT_MAX_SECONDS = 3600
@@ -50,34 +61,57 @@ def break_glass_settings(role_record: Mapping[str, Any] | None) -> dict[str, Any
     return dict(value) if isinstance(value, Mapping) else {}
 
 
-def justification_of(request: Mapping[str, Any]) -> str | None:
-    source_identity = request.get("SourceIdentity")
-    if source_identity:
-        return str(source_identity)
+TICKET_TAG = "ticket"
+MAX_TAG_VALUE = 256
+APPROVAL_MODES = ("none", "required", "emergency-allowed")
+
+
+def _tag(request: Mapping[str, Any], name: str) -> str | None:
     for tag in request.get("Tags") or []:
-        if str(tag.get("Key", "")).lower() == JUSTIFICATION_TAG and tag.get("Value"):
-            return str(tag["Value"])
+        if str(tag.get("Key", "")).lower() == name:
+            return str(tag.get("Value") or "")
     return None
 
 
-def check_break_glass_assume(role_record: Mapping[str, Any], request: Mapping[str, Any]) -> int | None:
-    """Enforce the break-glass rules on one AssumeRole request.
+def justification_of(request: Mapping[str, Any]) -> str | None:
+    """The ``justification`` session tag's text (stripped), or None when absent or blank."""
+    value = _tag(request, JUSTIFICATION_TAG)
+    return value.strip() if value and value.strip() else None
 
-    ``request``: the decoded AssumeRole parameters (``DurationSeconds``, ``SourceIdentity``, ``Tags``,
-    ``SerialNumber``, ``TokenCode``) plus ``mfa_present`` (bool: the MFA code was verified).
-    Returns None for an ordinary role; for a break-glass role the session duration to use (the requested
-    one, or the role's maximum when none was requested). Raises AccessDenied when a rule is not met."""
+
+def ticket_of(request: Mapping[str, Any]) -> str | None:
+    value = _tag(request, TICKET_TAG)
+    return value.strip() if value and value.strip() else None
+
+
+def approval_mode(settings: Mapping[str, Any]) -> str:
+    mode = str(settings.get("approval") or "none").lower()
+    return mode if mode in APPROVAL_MODES else "required"  # an unknown mode fails closed
+
+
+def check_break_glass_assume(role_record: Mapping[str, Any], request: Mapping[str, Any]) -> int | None:
+    """Enforce the break-glass rules on one AssumeRole request (approval aside: ``breakglass/approvals``).
+
+    ``request``: the decoded AssumeRole parameters (``DurationSeconds``, ``Tags``, ``SerialNumber``,
+    ``TokenCode``) plus ``mfa_fresh`` (bool: an MFA code was given in this very call and verified).
+    Returns None for an ordinary role; for a break-glass role the longest session allowed (the requested
+    duration, or the role's maximum when none was requested). Raises AccessDenied when a rule is not met."""
     settings = break_glass_settings(role_record)
     if settings is None:
         return None
     name = role_record.get("arn") or role_record.get("name")
-    if not request.get("mfa_present"):
-        raise _denied(f"Break-glass role {name} can only be assumed with MFA (SerialNumber and TokenCode).")
+    if not request.get("mfa_fresh"):
+        raise _denied(
+            f"Break-glass role {name} can only be assumed with a fresh MFA code in the AssumeRole call "
+            "(SerialNumber and TokenCode); an MFA session from GetSessionToken is not enough."
+        )
     if not justification_of(request):
         raise _denied(
-            f"Break-glass role {name} requires a justification: a SourceIdentity or a "
-            f"'{JUSTIFICATION_TAG}' session tag."
+            f"Break-glass role {name} requires a justification: a non-blank '{JUSTIFICATION_TAG}' session "
+            f"tag (free text, at most {MAX_TAG_VALUE} characters)."
         )
+    if settings.get("require_ticket") and not ticket_of(request):
+        raise _denied(f"Break-glass role {name} requires a ticket reference: a non-blank '{TICKET_TAG}' session tag.")
     limit = int(settings.get("max_session_seconds") or DEFAULT_MAX_SECONDS)
     duration = request.get("DurationSeconds")
     if duration is not None and int(duration) > limit:
@@ -101,6 +135,9 @@ class BreakGlass:
         self._settings: dict[str, Any] | None = None
         self._settings_read = 0.0
         self._sink: AlertSink | None = None
+        from perimeterdb.breakglass import alerting
+
+        alerting.register(engine, self)
 
     async def settings(self) -> dict[str, Any]:
         if self._settings is None or time.monotonic() - self._settings_read > 5.0:
@@ -129,10 +166,12 @@ class BreakGlass:
 
     def known_break_glass(self, principal: Any) -> bool | None:
         """``is_break_glass``'s answer when it is known without a lookup, else None (then await that)."""
-        if principal is None or principal.kind != "AssumedRole":
+        if principal is None:
             return False
-        if getattr(principal, "break_glass", False):
+        if getattr(principal, "break_glass", False):  # a break-glass session, or a credential derived from one
             return True
+        if principal.kind != "AssumedRole":
+            return False
         if not principal.role_name:
             return False
         hit = self._principals.get(id(principal))
@@ -159,8 +198,32 @@ class BreakGlass:
             return False
         return await self.role_is_break_glass(parts[4], parts[5].rsplit("/", 1)[-1])
 
-    async def alert(self, record: dict[str, Any]) -> None:
+    async def emit(self, alert: dict[str, Any]) -> None:
+        """Write one alert to this process's sink (the alerts file, then the webhook in the background)."""
         await self.settings()
+        if self._sink is None:
+            raise RuntimeError("no alert sink")
+        self._sink.emit(alert)
+
+    async def can_deliver(self) -> bool:
+        await self.settings()
+        sink = self._sink
+        path = getattr(sink, "path", None)
+        return sink is not None and (path is None or os.access(path.parent, os.W_OK))
+
+    async def alert(self, record: dict[str, Any]) -> None:
+        """Alert on one flagged audit record, and note what a break-glass session created (lineage).
+
+        STS queues its own alert for a break-glass AssumeRole before answering (granted or refused with
+        AccessDenied); those records are not alerted a second time here."""
+        from perimeterdb.breakglass import alerting, lineage
+
+        try:
+            await lineage.note_record(self.engine, record)
+        except Exception:
+            log.exception("break-glass lineage could not be recorded")
+        if record.get("eventName") == "AssumeRole" and record.get("errorCode") in (None, "AccessDenied"):
+            return
         ident = record.get("userIdentity") or {}
         alert = {
             "alert": "break-glass",
@@ -176,8 +239,7 @@ class BreakGlass:
                 k: v for k, v in (record.get("additionalEventData") or {}).items() if k != "decisions"
             },
         }
-        if self._sink is not None:
-            self._sink.emit(alert)
+        await alerting.queue(self.engine, alert)
 
     def close(self) -> None:
         if self._sink is not None:

@@ -23,7 +23,7 @@ from typing import Any, TypeVar
 
 import orjson
 
-from perimeterdb.auth.credentials import CredentialRecord
+from perimeterdb.auth.credentials import CredentialRecord, lineage_bound
 from perimeterdb.auth.principal import Principal
 from perimeterdb.auth.secretbox import SecretBox
 from perimeterdb.storage.engine import Decision, Delete, Put, RowKey, StorageEngine
@@ -261,7 +261,8 @@ class IdentityStore:
                 access_key_id=access_key,
             )
         secret = self.box.open(key["secret"], context=access_key)
-        return CredentialRecord(access_key, secret, principal, active=key["status"] == "Active")
+        record = CredentialRecord(access_key, secret, principal, active=key["status"] == "Active")
+        return await lineage_bound(key, record, self._session_row)  # break-glass lineage, revocation
 
     async def _load_session(self, access_key: str) -> CredentialRecord | None:
         session = await self.get_global(SESSIONS, access_key)
@@ -305,9 +306,13 @@ class IdentityStore:
         )
         secret = self.box.open(session["secret"], context=access_key)
         token = self.box.open(session["token"], context=access_key + ":token")
-        return CredentialRecord(
+        record = CredentialRecord(
             access_key, secret, principal, active=True, session_token=token, expires_at=session["expires"]
         )
+        return await lineage_bound(session, record, self._session_row)  # break-glass lineage, revocation
+
+    async def _session_row(self, access_key: str) -> Record | None:
+        return await self.get_global(SESSIONS, access_key)
 
     async def note_key_used(self, access_key: str, service: str, region: str) -> None:
         """Record an access key's last use (at most once a minute per key; sessions are not tracked)."""
