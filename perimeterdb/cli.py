@@ -43,20 +43,23 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         ttl_interval=args.ttl_interval,
         workers=max(1, args.workers),
         world_file=Path(args.world) if args.world else None,
+        credentials_file=Path(args.credentials_file) if args.credentials_file else None,
+        print_credentials_once=args.print_credentials_once,
         limits=RequestLimits(header_timeout=args.header_timeout, body_timeout=args.body_timeout),
     )
 
 
 async def _bootstrap(settings: Settings) -> None:
-    from perimeterdb.server.runtime import open_runtime, write_credentials_file
+    from perimeterdb.server.runtime import deliver_credentials, open_runtime, warn_about_credentials
 
     runtime = open_runtime(settings)
     try:
         created = await runtime.identities.bootstrap(settings.default_region)
         if created is not None:
             account, key = created
-            write_credentials_file(settings.credentials_path, key)
+            deliver_credentials(settings, key)
             logging.getLogger("perimeterdb").info("created account %s with administrator 'admin'", account)
+        warn_about_credentials(settings)
     finally:
         runtime.close()
 
@@ -175,13 +178,9 @@ def serve(settings: Settings) -> int:
     asyncio.run(_bootstrap(settings))
     settings = cli_world.prepare_serve(settings)  # --world, and the endpoint and public listeners
     sockets = [_socket_for(listener) for listener in settings.listeners]
-    first = settings.listeners[0]
-    host = f"[{first.host}]" if ":" in first.host else first.host
-    print(
-        f"AWS_SHARED_CREDENTIALS_FILE={settings.credentials_path} aws dynamodb list-tables "
-        f"--endpoint-url http://{host}:{first.port} --region {settings.default_region}",
-        flush=True,
-    )
+    from perimeterdb.server.runtime import usage_line
+
+    print(usage_line(settings), flush=True)
     if settings.workers <= 1:
         _run_worker(settings, sockets, primary=True)
         return 0
@@ -220,6 +219,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="full: every acknowledged write survives power loss; normal: survives a crash of the process",
     )
     p.add_argument("--key-file", help="the file that seals stored secrets (default DATA_DIR/secret.key)")
+    p.add_argument(
+        "--credentials-file",
+        help="where the first start writes the administrator's key pair (default DATA_DIR/credentials)",
+    )
+    p.add_argument(
+        "--print-credentials-once",
+        action="store_true",
+        help="print the first start's administrator key pair on stdout and write it nowhere",
+    )
     p.add_argument("--ttl-interval", type=float, default=2.0, help="seconds between TTL expiry sweeps")
     p.add_argument(
         "--header-timeout", type=float, default=RequestLimits().header_timeout,
@@ -243,7 +251,13 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "serve":
-        return serve(settings_from_args(args))
+        from perimeterdb.auth.secretbox import KeyFileError
+
+        try:
+            return serve(settings_from_args(args))
+        except KeyFileError as exc:  # one line saying what to do, no traceback
+            print(f"perimeterdb: {exc}", file=sys.stderr)
+            return 2
     if args.command == "simulate":
         return cli_simulate.run(args)
     if args.command in ("world", "audit", "break-glass"):

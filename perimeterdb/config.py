@@ -45,6 +45,8 @@ class Settings:
     log_level: str = "info"
     durability: str = "full"  # full | normal | off
     key_file: Path | None = None  # defaults to DATA_DIR/secret.key
+    credentials_file: Path | None = None  # where the first start writes the admin key pair (DATA_DIR/credentials)
+    print_credentials_once: bool = False  # print the first start's admin key pair, write it nowhere
     default_region: str = "us-east-1"
     ttl_interval: float = 2.0
     workers: int = 1
@@ -58,7 +60,7 @@ class Settings:
 
     @property
     def credentials_path(self) -> Path:
-        return self.data_dir / "credentials"
+        return self.credentials_file or self.data_dir / "credentials"
 
     @property
     def secret_key_path(self) -> Path:

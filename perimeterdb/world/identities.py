@@ -14,6 +14,7 @@ key, a detached policy or a new group membership takes effect on the very next r
 
 from __future__ import annotations
 
+import logging
 import secrets
 import string
 import time
@@ -25,9 +26,11 @@ import orjson
 
 from perimeterdb.auth.credentials import CredentialRecord, lineage_bound
 from perimeterdb.auth.principal import Principal
-from perimeterdb.auth.secretbox import SecretBox
+from perimeterdb.auth.secretbox import SecretBox, UnsealError
 from perimeterdb.storage.engine import Decision, Delete, Put, RowKey, StorageEngine
 from perimeterdb.world.managed_policies import managed_policy
+
+log = logging.getLogger(__name__)
 
 ACCOUNTS = "meta:accounts"
 USERS = "meta:iam-users"
@@ -131,6 +134,7 @@ class IdentityStore:
         self._credentials: dict[str, CredentialRecord | None] = {}
         self._policies: dict[tuple[Any, ...], PrincipalPolicies] = {}
         self._last_used_written: dict[str, float] = {}
+        self._unseal_failures: set[str] = set()
 
     # --- low-level reads -----------------------------------------------------------------------------
 
@@ -260,9 +264,25 @@ class IdentityStore:
                 tags=tuple(tags_of(user)),
                 access_key_id=access_key,
             )
-        secret = self.box.open(key["secret"], context=access_key)
+        secret = self._unseal(key["secret"], access_key)
+        if secret is None:
+            return None
         record = CredentialRecord(access_key, secret, principal, active=key["status"] == "Active")
         return await lineage_bound(key, record, self._session_row)  # break-glass lineage, revocation
+
+    def _unseal(self, token: str, context: str) -> str | None:
+        """A sealed secret, or None when it does not open: the key is then treated as unknown (the caller
+        gets the usual signature error, never a 500), and the failure is logged once per record."""
+        try:
+            return self.box.open(token, context=context)
+        except UnsealError as exc:
+            if context not in self._unseal_failures:
+                if len(self._unseal_failures) > 10_000:
+                    self._unseal_failures.clear()
+                self._unseal_failures.add(context)
+                log.error("%s: the credential is refused (a damaged record, or a key file it was not sealed "
+                          "under)", exc)
+            return None
 
     async def _load_session(self, access_key: str) -> CredentialRecord | None:
         session = await self.get_global(SESSIONS, access_key)
@@ -304,8 +324,10 @@ class IdentityStore:
             role_id=p.get("role_id"),
             source_arn=p.get("source_arn"),
         )
-        secret = self.box.open(session["secret"], context=access_key)
-        token = self.box.open(session["token"], context=access_key + ":token")
+        secret = self._unseal(session["secret"], access_key)
+        token = self._unseal(session["token"], access_key + ":token")
+        if secret is None or token is None:
+            return None
         record = CredentialRecord(
             access_key, secret, principal, active=True, session_token=token, expires_at=session["expires"]
         )
@@ -427,8 +449,18 @@ class IdentityStore:
         return key, record
 
     async def bootstrap(self, region: str) -> tuple[str, NewAccessKey] | None:
-        """On an empty store: an account, an administrator user and its access key, in one atomic write."""
+        """On an empty store: an account, an administrator user and its access key, in one atomic write.
+
+        On a data directory from before ``secret.check`` (the box has just written one), first make sure the
+        key file opens the stored secrets: ``KeyFileError`` otherwise (the server refuses to start)."""
         if await self.list_accounts():
+            if self.box.new_check is not None:
+                for row in await self.engine.scan(ACCESS_KEYS, limit=1):
+                    record = orjson.loads(row.value)
+                    try:
+                        self.box.open(record["secret"], context=record["id"])
+                    except UnsealError:
+                        raise self.box.mismatch() from None
             return None
         account, changes = self.account_changes("admin", region)
         key, key_record = self.access_key_changes(account, "admin")
