@@ -3,8 +3,11 @@
     perimeterdb audit --data-dir D [--principal ARN|KEY|ACCOUNT] [--table T] [--denied]
                       [--since 2026-01-01T00:00:00Z] [--until …] [--event PutItem] [--limit N] [--json]
     perimeterdb audit break-glass --data-dir D [--json]
+    perimeterdb audit verify --data-dir D [--key-file F | --public-key HEXFILE] [--json]
 
-Reads the log files directly (no server needed); the current and rotated files, oldest first.
+Reads the log files directly (no server needed): every file of every writer, merged in time order.
+``verify`` checks the hash chains and the signed digests (docs/audit.md); it exits 1 when a record was
+changed, removed or reordered, or a file is missing or extra, and says which first.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from typing import Any
 
 def add_parser(commands: Any) -> None:
     p = commands.add_parser("audit", help="search the audit log, or list break-glass sessions")
-    p.add_argument("what", nargs="?", choices=["search", "break-glass"], default="search")
+    p.add_argument("what", nargs="?", choices=["search", "break-glass", "verify"], default="search")
     p.add_argument("--data-dir", default="perimeterdb-data")
     p.add_argument("--audit-dir", help="the audit log directory (default DATA_DIR/audit)")
     p.add_argument("--principal", help="ARN (or part of it), access key id or account id")
@@ -30,7 +33,67 @@ def add_parser(commands: Any) -> None:
     p.add_argument("--break-glass", dest="break_glass", action="store_true", help="break-glass records only")
     p.add_argument("--limit", type=int, default=None)
     p.add_argument("--json", action="store_true", help="JSON lines (the full records)")
+    p.add_argument("--key-file", help="verify: the secret key file; the digest key is beside it "
+                   "(default DATA_DIR/secret.key)")
+    p.add_argument("--public-key", help="verify: a file holding the digest public key (hex)")
     p.set_defaults(handler=run)
+
+
+def add_serve_arguments(p: argparse.ArgumentParser) -> None:
+    """``perimeterdb serve``'s audit options."""
+    p.add_argument("--audit-file-bytes", type=int, default=None,
+                   help="start a new audit log file past this size (default 64 MiB); none is ever deleted")
+    p.add_argument("--audit-budget-bytes", type=int, default=None,
+                   help="past this many bytes of audit log, anonymous failures are only counted (default 8 GiB)")
+    p.add_argument("--audit-digest-interval", type=float, default=None,
+                   help="seconds between signed digests while records are written (default 60)")
+
+
+def serve_extra(args: argparse.Namespace) -> dict[str, str]:
+    """The ``Settings.extra`` entries of the audit options given."""
+    out = {}
+    for option, key in (("audit_file_bytes", "audit_max_bytes"), ("audit_budget_bytes", "audit_budget_bytes"),
+                        ("audit_digest_interval", "audit_digest_interval")):
+        value = getattr(args, option, None)
+        if value is not None:
+            if value <= 0:
+                raise SystemExit(f"--{option.replace('_', '-')} must be positive")
+            out[key] = str(value)
+    return out
+
+
+def _verify(args: argparse.Namespace, directory: Path) -> int:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+
+    from perimeterdb.audit.chain import first_fatal, verify_directory
+    from perimeterdb.audit.log import KEY_NAME
+
+    key: Ed25519PublicKey | None = None
+    try:
+        if args.public_key:
+            key = Ed25519PublicKey.from_public_bytes(bytes.fromhex(Path(args.public_key).read_text().strip()))
+        else:
+            secret = Path(args.key_file) if args.key_file else Path(args.data_dir) / "secret.key"
+            key = Ed25519PrivateKey.from_private_bytes(secret.parent.joinpath(KEY_NAME).read_bytes()).public_key()
+    except (OSError, ValueError) as exc:
+        print(f"cannot read the digest key: {exc}", file=sys.stderr)
+        return 2
+    report = verify_directory(directory, key)
+    if args.json:
+        print(json.dumps(report.as_json()))
+        return 0 if report.ok else 1
+    for problem in report.problems:
+        where = f"{problem.file}:{problem.line}" if problem.line else problem.file
+        level = "FAIL" if problem.fatal else "note"
+        print(f"{level} {problem.kind} {where}: {problem.message}")
+    first = first_fatal(report.problems)
+    if first is None:
+        print(f"OK: {report.records} records in {report.files} files of {report.writers} writers, "
+              f"{report.digests} signed digests")
+        return 0
+    print(f"FAILED: first problem: {first.kind} in {first.file}"
+          + (f" line {first.line}" if first.line else "") + f": {first.message}")
+    return 1
 
 
 def _line(record: dict[str, Any]) -> str:
@@ -51,6 +114,8 @@ def run(args: argparse.Namespace) -> int:
     if not directory.exists():
         print(f"no audit log in {directory}", file=sys.stderr)
         return 1
+    if args.what == "verify":
+        return _verify(args, directory)
     if args.what == "break-glass":
         sessions = break_glass_sessions(read_records(directory))
         for s in sessions:

@@ -1,7 +1,8 @@
 """The audit log (CloudTrail-shaped JSON lines), its search, and alerts.
 
 ``open_audit`` builds the server's log: ``DATA_DIR/audit/audit.log`` (or ``settings.extra["audit_dir"]``),
-rotated at 64 MiB keeping 10 files, with break-glass detection and alerts.
+a new file every 64 MiB (none ever deleted), digests signed with the key beside the secret key file, with
+break-glass detection and alerts.
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from perimeterdb.audit.log import AuditLog
+from perimeterdb.audit.log import KEY_NAME, AuditLog
 
 
 def audit_dir(settings: Any) -> Path:
@@ -24,10 +25,17 @@ def open_audit(settings: Any, engine: Any, identities: Any) -> AuditLog:
     return AuditLog(
         audit_dir(settings),
         max_bytes=int(extra.get("audit_max_bytes") or 64 * 1024 * 1024),
-        backups=int(extra.get("audit_backups") or 10),
         fsync=str(extra.get("audit_fsync") or "") in ("1", "true", "yes"),
         break_glass=BreakGlass(engine, identities, Path(settings.data_dir)),
+        signing_key=signing_key_path(settings),
+        budget_bytes=int(extra.get("audit_budget_bytes") or 8 * 1024 * 1024 * 1024),
+        digest_interval=float(extra.get("audit_digest_interval") or 60.0),
     )
 
 
-__all__ = ["AuditLog", "audit_dir", "open_audit"]
+def signing_key_path(settings: Any) -> Path:
+    """The digest signing key: beside the key file that seals secrets (``--key-file``), never in the log."""
+    return Path(settings.secret_key_path).parent / KEY_NAME
+
+
+__all__ = ["AuditLog", "audit_dir", "open_audit", "signing_key_path"]

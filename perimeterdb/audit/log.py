@@ -1,19 +1,32 @@
-"""The audit log: one JSON line per request, allowed or denied, with size-based rotation.
+"""The audit log: one JSON line per request, allowed or denied, hash-chained, sealed by signed digests.
+
+Files. Each server process is one *writer* (``--workers N``: N writers) with its own files in the log
+directory, ``audit-<writer>-<n>.log`` (n = 1, 2, ...; a new file when the next record would take the current
+one past ``max_bytes``), and its own chain (``audit/chain.py``): every line carries the hash of the
+writer's previous line. A signed digest (``digests/<writer>-<k>.json``) seals the chain's head at start,
+at each rotation, every ``digest_interval`` seconds while records are written, and at close.
+``perimeterdb audit verify`` checks it all. No file is ever renamed or deleted by the server: retention is
+the operator's (docs/audit.md), so a flood cannot rotate anything out.
 
 Durability, written down: each record is one ``write(2)`` on a file opened ``O_APPEND``, done before the
 response is sent. Once a response has left, its record is in the kernel: a crash of the server process
 (even ``kill -9``) loses nothing. A power loss can lose records the kernel had not yet written back; with
 ``fsync=True`` every record is also fsynced before the response (slower: one fsync per request).
-Rotation renames ``audit.log`` to ``audit.log.1`` (and so on, keeping ``backups`` files) when the next
-record would take the file past ``max_bytes``. Several server processes (``--workers``) may share one
-directory: each record is one ``O_APPEND`` write, and a process that finds the file rotated by another
-reopens it; two processes may then both rotate at about the same moment, leaving one file shorter.
+
+Floods. A request that failed authentication (no principal) is anonymous: its record is written in full
+only for the first ``sample_per_source`` of each (source address, error code) in each second (and at most
+``sample_total`` in all); the others are counted, and one summary record per second gives the counts.
+When the directory holds ``budget_bytes`` (or the disk has less than ``reserve_bytes`` free), anonymous
+failures are only counted; records of authenticated requests are always written in full (an unwritable
+log fails the request).
 """
 
 from __future__ import annotations
 
+import heapq
 import logging
 import os
+import secrets
 import threading
 import time
 from collections.abc import Iterator, Sequence
@@ -21,15 +34,132 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
 
-from perimeterdb.audit import records
+from perimeterdb.audit import chain, records
 
 log = logging.getLogger(__name__)
 
-LOG_NAME = "audit.log"
+LOG_NAME = "audit.log"  # the single file of versions before chaining (still read, never written)
+KEY_NAME = "audit-digest.key"
+PUBLIC_KEY_NAME = "audit-digest.pub"
+SUMMARY_EVENT = "UnauthenticatedRequestsSummary"
+_SUMMARY_KEYS_MAX = 100  # sources listed by name in one summary; the rest are added up
 
 
-_FOLLOW_EVERY = 1.0  # seconds between checks that another process rotated the file
+def load_or_create_key(path: Path) -> Ed25519PrivateKey:
+    """The digest signing key at ``path`` (32 raw bytes, 0600), made on first use. Never logged. The public
+    key is written beside it (``audit-digest.pub``, hex) for verifiers that must not hold the private key."""
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        key = Ed25519PrivateKey.generate()
+        raw = key.private_bytes(Encoding.Raw, PrivateFormat.Raw, NoEncryption())
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            os.write(fd, raw)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        try:
+            os.link(tmp, path)  # fails if another process made one meanwhile: then use that one
+        except FileExistsError:
+            pass
+        finally:
+            tmp.unlink()
+        raw = path.read_bytes()
+        pub = path.with_name(PUBLIC_KEY_NAME)
+        pub.write_text(chain.public_key_hex(Ed25519PrivateKey.from_private_bytes(raw).public_key()) + "\n")
+        log.warning("created the audit digest signing key %s (keep it with the secret key file)", path)
+    if len(raw) != 32:
+        raise ValueError(f"{path} is not an audit digest signing key (32 bytes)")
+    os.chmod(path, 0o600)
+    return Ed25519PrivateKey.from_private_bytes(raw)
+
+
+def new_writer_id() -> str:
+    return time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()) + "-" + secrets.token_hex(4)
+
+
+class _Sampler:
+    """Counts anonymous failures per (source, error) in one-second windows; admits the first few in full."""
+
+    def __init__(self, per_source: int, total: int, max_keys: int = 10_000) -> None:
+        self.per_source = per_source
+        self.total = total
+        self.max_keys = max_keys
+        self.window_start = 0.0
+        self.window_wall = 0.0
+        self.counts: dict[tuple[str, str], list[int]] = {}  # key -> [seen, written]
+        self.written = 0
+        self.suppressed = 0
+
+    def admit(self, key: tuple[str, str], now: float, full_allowed: bool) -> bool:
+        entry = self.counts.get(key)
+        if entry is None:
+            if len(self.counts) >= self.max_keys:
+                key = ("*", "*")
+                entry = self.counts.get(key)
+            if entry is None:
+                entry = self.counts[key] = [0, 0]
+        entry[0] += 1
+        if full_allowed and entry[1] < self.per_source and self.written < self.total:
+            entry[1] += 1
+            self.written += 1
+            return True
+        self.suppressed += 1
+        return False
+
+    def due(self, now: float) -> bool:
+        return now - self.window_start >= 1.0
+
+    def roll(self, now: float) -> dict[str, Any] | None:
+        """Start a new window; the summary record of the one that ended, when it suppressed anything."""
+        summary = None
+        if self.suppressed:
+            ranked = sorted(self.counts.items(), key=lambda kv: -kv[1][0])
+            listed = [
+                {"sourceIPAddress": ip, "errorCode": code, "count": seen, "suppressed": seen - written}
+                for (ip, code), (seen, written) in ranked[:_SUMMARY_KEYS_MAX]
+            ]
+            rest = ranked[_SUMMARY_KEYS_MAX:]
+            summary = {
+                "windowStart": records.iso_now(_utc(self.window_wall)),
+                "windowSeconds": 1,
+                "written": self.written,
+                "suppressed": self.suppressed,
+                "sources": listed,
+                "otherSources": len(rest),
+                "otherCount": sum(v[0] for _, v in rest),
+            }
+        self.window_start = now
+        self.window_wall = time.time()
+        self.counts = {}
+        self.written = 0
+        self.suppressed = 0
+        return summary
+
+
+def _utc(epoch: float) -> Any:
+    from datetime import UTC, datetime
+
+    return datetime.fromtimestamp(epoch, UTC)
+
+
+def _directory_bytes(directory: Path) -> int:
+    total = 0
+    for folder in (directory, directory / chain.DIGEST_DIR):
+        try:
+            with os.scandir(folder) as entries:
+                for entry in entries:
+                    if entry.is_file(follow_symlinks=False):
+                        total += entry.stat(follow_symlinks=False).st_size
+        except FileNotFoundError:
+            continue
+    return total
 
 
 class AuditLog:
@@ -38,24 +168,140 @@ class AuditLog:
         directory: Path,
         *,
         max_bytes: int = 64 * 1024 * 1024,
-        backups: int = 10,
+        backups: int = 0,  # unused: files are never deleted (kept for callers of the old signature)
         fsync: bool = False,
         break_glass: Any = None,
+        signing_key: Path | None = None,
+        budget_bytes: int = 8 * 1024 * 1024 * 1024,
+        reserve_bytes: int = 256 * 1024 * 1024,
+        digest_interval: float = 60.0,
+        sample_per_source: int = 10,
+        sample_total: int = 100,
     ) -> None:
         self.directory = directory
-        self.path = directory / LOG_NAME
         self.max_bytes = max_bytes
-        self.backups = backups
         self.fsync = fsync
         self.break_glass = break_glass  # world.breakglass.BreakGlass: detection and alerts
+        self.budget_bytes = budget_bytes
+        self.reserve_bytes = reserve_bytes
+        self.digest_interval = digest_interval
         self._lock = threading.Lock()
         directory.mkdir(parents=True, exist_ok=True)
-        self._fd = self._open()
-        self._size = os.fstat(self._fd).st_size
-        self._checked = time.monotonic()
+        self.key_path = signing_key or directory / KEY_NAME
+        self._key = load_or_create_key(self.key_path)
+        self.writer = new_writer_id()
+        self.path: Path | None = None  # the current file; made with the first record
+        self._fd: int | None = None
+        self._index = 0
+        self._seq = 0
+        self._prev = chain.genesis(self.writer)
+        self._size = 0
+        self._file_first_seq = 1
+        self._digests = 0
+        self._last_signature: str | None = None
+        self._digested_seq = -1
+        self._digest_due = 0.0
+        self._used = _directory_bytes(directory)
+        self._low_disk = self._disk_low()
+        self._sampler = _Sampler(sample_per_source, sample_total)
+        self._budget_noted = False
+        self._closed = False
 
-    def _open(self) -> int:
-        return os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+    # --- files and digests -----------------------------------------------------------------------------
+
+    def _disk_low(self) -> bool:
+        try:
+            st = os.statvfs(self.directory)
+        except OSError:
+            return False
+        return st.f_bavail * st.f_frsize < self.reserve_bytes
+
+    def over_budget(self) -> bool:
+        return self._used >= self.budget_bytes or self._low_disk
+
+    def _open_next(self) -> None:
+        self._index += 1
+        self.path = self.directory / chain.log_file_name(self.writer, self._index)
+        self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_EXCL, 0o600)
+        self._size = 0
+        self._file_first_seq = self._seq + 1
+
+    def _start(self) -> None:
+        (self.directory / chain.DIGEST_DIR).mkdir(exist_ok=True)
+        self._open_next()
+        # The first digest names the newest digest of every writer found, so that no earlier chain can be
+        # removed without a missing digest showing.
+        self._write_digest(final=False, previous=self._heads(), force=True)
+
+    def _heads(self) -> list[dict[str, Any]]:
+        newest: dict[str, tuple[int, str]] = {}
+        folder = self.directory / chain.DIGEST_DIR
+        for name in os.listdir(folder):
+            m = chain.DIGEST_FILE.match(name)
+            if m is None or m["writer"] == self.writer:
+                continue
+            seq = int(m["seq"])
+            if seq > newest.get(m["writer"], (0, ""))[0]:
+                newest[m["writer"]] = (seq, name)
+        heads = []
+        for _seq, name in sorted(newest.values(), key=lambda v: v[1]):
+            try:
+                digest = orjson.loads((folder / name).read_bytes())
+            except (OSError, orjson.JSONDecodeError):
+                continue
+            if isinstance(digest, dict) and isinstance(digest.get("signature"), str):
+                heads.append({"file": name, "signature": digest["signature"]})
+        return heads
+
+    def _write_digest(self, *, final: bool, previous: list[dict[str, Any]] | None = None,
+                      force: bool = False) -> None:
+        if not force and self._seq == self._digested_seq and not final:
+            return
+        self._digests += 1
+        if previous is None:
+            previous = [{"file": chain.digest_file_name(self.writer, self._digests - 1),
+                         "signature": self._last_signature}]
+        files = []
+        if self.path is not None and self._seq >= self._file_first_seq:
+            files.append({"file": self.path.name, "firstSeq": self._file_first_seq, "lastSeq": self._seq,
+                          "lastHash": self._prev, "bytes": self._size})
+        digest = chain.sign_digest(
+            {
+                "version": chain.FORMAT_VERSION,
+                "writer": self.writer,
+                "sequence": self._digests,
+                "digestTime": records.iso_now(),
+                "previousDigests": previous,
+                "logFiles": files,
+                "chainHead": {"seq": self._seq, "hash": self._prev},
+                "final": final,
+            },
+            self._key,
+        )
+        data = orjson.dumps(digest, option=orjson.OPT_INDENT_2) + b"\n"
+        folder = self.directory / chain.DIGEST_DIR
+        name = chain.digest_file_name(self.writer, self._digests)
+        tmp = folder / f"{name}.tmp"
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        try:
+            os.write(fd, data)
+            if self.fsync:
+                os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, folder / name)
+        self._used += len(data)
+        self._last_signature = digest["signature"]
+        self._digested_seq = self._seq
+        self._digest_due = time.monotonic() + self.digest_interval
+
+    def _rotate(self) -> None:
+        self._write_digest(final=False)  # seals the file being left
+        assert self._fd is not None
+        os.close(self._fd)
+        self._open_next()
+        self._used = _directory_bytes(self.directory)  # other writers' bytes too
+        self._low_disk = self._disk_low()
 
     # --- writing ---------------------------------------------------------------------------------------
 
@@ -64,28 +310,65 @@ class AuditLog:
         self.append_line(orjson.dumps(record, default=str, option=orjson.OPT_APPEND_NEWLINE))
 
     def append_line(self, line: bytes) -> None:
-        """Append one serialized record, newline included, in one ``write(2)``."""
+        """Append one serialized record (a JSON object and a newline), chained, in one ``write(2)``."""
         with self._lock:
+            self._append(line)
             now = time.monotonic()
-            if now - self._checked >= _FOLLOW_EVERY:
-                # Another server process sharing this directory may have rotated the file: follow it. Lines
-                # written meanwhile land in the rotated file, which is kept: nothing is lost.
-                self._checked = now
-                try:
-                    if os.stat(self.path).st_ino != os.fstat(self._fd).st_ino:
-                        os.close(self._fd)
-                        self._fd = self._open()
-                        self._size = os.fstat(self._fd).st_size
-                except FileNotFoundError:
-                    os.close(self._fd)
-                    self._fd = self._open()
-                    self._size = 0
-            if self._size and self._size + len(line) > self.max_bytes:
-                self._rotate()
-            os.write(self._fd, line)
-            self._size += len(line)
-            if self.fsync:
-                os.fsync(self._fd)
+            if self._sampler.suppressed and self._sampler.due(now):
+                self._append_summary(now)
+            if now >= self._digest_due:
+                self._write_digest(final=False)
+
+    def _append(self, line: bytes) -> None:
+        if self._fd is None:
+            if self._closed:
+                raise OSError("the audit log is closed")
+            self._start()
+        elif self._size and self._size + len(line) + 120 > self.max_bytes:
+            self._rotate()
+        seq = self._seq + 1
+        sealed = chain.seal(line, self.writer, seq, self._prev)
+        os.write(self._fd, sealed)  # type: ignore[arg-type]
+        self._prev = chain.line_hash(sealed)
+        self._seq = seq
+        self._size += len(sealed)
+        self._used += len(sealed)
+        if self.fsync:
+            os.fsync(self._fd)  # type: ignore[arg-type]
+
+    def _append_summary(self, now: float) -> None:
+        summary = self._sampler.roll(now)
+        if summary is None:
+            return
+        record = {
+            "eventVersion": "1.08",
+            "eventTime": records.iso_now(),
+            "eventSource": "perimeterdb.audit",
+            "eventName": SUMMARY_EVENT,
+            "eventType": "AwsServiceEvent",
+            "eventID": records.event_id(),
+            "userIdentity": {"type": "Unknown"},
+            "additionalEventData": {**summary, "overBudget": self.over_budget()},
+        }
+        self._append(orjson.dumps(record, default=str, option=orjson.OPT_APPEND_NEWLINE))
+
+    def _admit_anonymous(self, origin: Any, error: Any) -> bool:
+        """Whether an anonymous failure's record is written in full (else it is only counted)."""
+        key = (str(getattr(origin, "source_ip", None) or "?")[:64],
+               str(getattr(error, "code", None) or "?")[:records.NAME_MAX])
+        now = time.monotonic()
+        with self._lock:
+            if self._sampler.due(now):
+                if self._sampler.suppressed and self._fd is not None:
+                    self._append_summary(now)
+                else:
+                    self._sampler.roll(now)
+            over = self.over_budget()
+            if over and not self._budget_noted:
+                self._budget_noted = True
+                log.warning("audit log budget reached (%d bytes in %s): anonymous failures are only counted",
+                            self._used, self.directory)
+            return self._sampler.admit(key, now, full_allowed=not over)
 
     def record_from_template(
         self,
@@ -157,7 +440,11 @@ class AuditLog:
         ``server.network.NetworkOrigin``; ``error``: the ``ApiError`` answered, if any; ``decisions``: the
         ``authz.Decided`` values of the request (``call.notes["decisions"]``); ``response_elements``: for
         STS AssumeRole, ``{"assumedRoleUser": {...}, "credentials": {"accessKeyId": ...}}`` (never secrets).
-        The record is written before this returns (see the module docstring for what survives a crash)."""
+        The record is written before this returns (see the module docstring for what survives a crash).
+        An anonymous failure (no principal) may be only counted (the module docstring): then the record
+        returned is ``{"suppressed": True}``."""
+        if principal is None and error is not None and not self._admit_anonymous(origin, error):
+            return {"suppressed": True}
         bg = self.break_glass
         flagged = False
         if bg is not None:
@@ -208,49 +495,69 @@ class AuditLog:
                 log.exception("break-glass alert failed")
         return rec
 
-    def _rotate(self) -> None:
-        os.close(self._fd)
-        for n in range(self.backups - 1, 0, -1):
-            older = self.directory / f"{LOG_NAME}.{n}"
-            if older.exists():
-                older.replace(self.directory / f"{LOG_NAME}.{n + 1}")
-        if self.backups > 0:
-            self.path.replace(self.directory / f"{LOG_NAME}.1")
-        else:
-            self.path.unlink(missing_ok=True)
-        self._fd = self._open()
-        self._size = 0
-
     def close(self) -> None:
         with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            if self._fd is None:
+                return
+            try:
+                if self._sampler.suppressed:
+                    self._append_summary(time.monotonic() + 1.0)
+                self._write_digest(final=True)
+            except OSError:
+                log.exception("could not seal the audit log")
             try:
                 os.close(self._fd)
             except OSError:
                 pass
+            self._fd = None
 
 
 def log_files(directory: Path) -> list[Path]:
-    """The log's files, oldest first."""
-    rotated = sorted(
+    """The log's files: the unchained files of earlier versions (oldest first), then each writer's, in order
+    of the writers' start and of their files."""
+    legacy = sorted(
         (p for p in directory.glob(f"{LOG_NAME}.*") if p.suffix[1:].isdigit()),
         key=lambda p: int(p.suffix[1:]),
         reverse=True,
     )
     current = directory / LOG_NAME
-    return [*rotated, *([current] if current.exists() else [])]
+    chained = sorted(p for p in directory.glob("audit-*.log") if chain.LOG_FILE.match(p.name))
+    return [*legacy, *([current] if current.exists() else []), *chained]
 
 
-def read_records(directory: Path) -> Iterator[dict[str, Any]]:
-    """Every record, oldest first; a torn last line (a crash mid-write) is skipped."""
-    for path in log_files(directory):
-        with open(path, "rb") as f:
+def _records_of(paths: Sequence[Path]) -> Iterator[dict[str, Any]]:
+    for path in paths:
+        try:
+            f = open(path, "rb")
+        except FileNotFoundError:
+            continue
+        with f:
             for line in f:
                 if not line.endswith(b"\n"):
                     continue
                 try:
-                    yield orjson.loads(line)
+                    record = orjson.loads(line)
                 except orjson.JSONDecodeError:
                     continue
+                if isinstance(record, dict):
+                    yield record
+
+
+def read_records(directory: Path) -> Iterator[dict[str, Any]]:
+    """Every record of every file (legacy and every writer's), merged in time order; a torn last line (a
+    crash mid-write) is skipped. Summary records of suppressed anonymous failures are included."""
+    streams: dict[str, list[Path]] = {}
+    for path in log_files(directory):
+        m = chain.LOG_FILE.match(path.name)
+        streams.setdefault(m["writer"] if m else "", []).append(path)
+    iterators = [_records_of(paths) for _, paths in sorted(streams.items())]
+    if len(iterators) == 1:
+        yield from iterators[0]
+        return
+    yield from heapq.merge(*iterators, key=lambda r: str(r.get("eventTime") or ""))
 
 
 def _assumption_details(

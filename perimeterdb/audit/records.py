@@ -45,6 +45,29 @@ _DYNAMODB_KEPT = {
 _DYNAMODB_KEPT_PAIRS = tuple(_DYNAMODB_KEPT.items())
 _MAX_PARAM_CHARS = 8192
 
+# Caps on what a caller controls, so that no request can write a record larger than about 110 KB. CloudTrail
+# truncates a field that exceeds its maximum size (and marks it "omitted"); its requestParameters and
+# responseElements are at most 100 KB. A truncated text keeps its start and says how long it was.
+USER_AGENT_MAX = 1024
+ERROR_MESSAGE_MAX = 1024
+NAME_MAX = 128  # eventName (the caller's X-Amz-Target / Action), errorCode
+PARAMETERS_MAX = 100 * 1024
+
+
+def cap(text: Any, limit: int) -> Any:
+    """``text`` cut to ``limit`` characters, saying so; anything else unchanged."""
+    if type(text) is not str or len(text) <= limit:
+        return text
+    return f"{text[:limit]}...[truncated from {len(text)} characters]"
+
+
+def cap_parameters(params: Any) -> Any:
+    """``params`` when its JSON is at most ``PARAMETERS_MAX`` bytes, else CloudTrail's omitted marker."""
+    if params is None:
+        return None
+    size = len(orjson.dumps(params, default=str))
+    return params if size <= PARAMETERS_MAX else {"omitted": True, "originalSize": size}
+
 
 def iso_now(moment: datetime | None = None) -> str:
     if moment is None:
@@ -282,14 +305,16 @@ def _assemble(
 ) -> dict[str, Any]:
     # The one place that decides the record's fields and their order: ``build`` and the line templates
     # both come from here, so a templated line is the same bytes as the record's own serialization.
+    if type(request_parameters) is not str:  # not a template's hole
+        request_parameters = cap_parameters(request_parameters)
     record: dict[str, Any] = {
         "eventVersion": "1.08",
         "eventTime": event_time,
         "eventSource": event_source,
-        "eventName": event_name,
-        "awsRegion": region,
+        "eventName": cap(event_name, NAME_MAX),
+        "awsRegion": cap(region, NAME_MAX),
         "sourceIPAddress": getattr(origin, "source_ip", None),
-        "userAgent": user_agent,
+        "userAgent": cap(user_agent, USER_AGENT_MAX),
         "userIdentity": user_identity(principal),
         "requestParameters": request_parameters,
         "responseElements": None,
@@ -302,8 +327,8 @@ def _assemble(
     if vpce:
         record["vpcEndpointId"] = vpce
     if error_code:
-        record["errorCode"] = error_code
-        record["errorMessage"] = error_message or ""
+        record["errorCode"] = cap(error_code, NAME_MAX)
+        record["errorMessage"] = cap(error_message or "", ERROR_MESSAGE_MAX)
     additional: dict[str, Any] = {"decisions": decision_list}
     if vpce:
         additional["vpcId"] = getattr(origin, "vpc_id", None)
@@ -413,6 +438,11 @@ def render_line(
     """One record's JSON line from its context's template (``error_code`` exactly when it was made
     ``with_error``); the same bytes as ``orjson.dumps(build(...), default=str)`` plus a newline."""
     dumps = orjson.dumps
+    if user_agent is not None and len(user_agent) > USER_AGENT_MAX:
+        user_agent = cap(user_agent, USER_AGENT_MAX)
+    parameters = dumps(request_parameters, default=str)
+    if len(parameters) > PARAMETERS_MAX:
+        parameters = dumps({"omitted": True, "originalSize": len(parameters)})
     now = time.time()
     clock = _clock
     if not clock[0] <= now < clock[1]:
@@ -424,7 +454,7 @@ def render_line(
         parts[1],
         dumps(user_agent),
         parts[2],
-        dumps(request_parameters, default=str),
+        parameters,
         parts[3],
         dumps(request_id, default=str),
         parts[4],
@@ -436,9 +466,9 @@ def render_line(
     return b"".join(
         (
             *head,
-            dumps(error_code, default=str),
+            dumps(cap(error_code, NAME_MAX), default=str),
             parts[6],
-            dumps(error_message or "", default=str),
+            dumps(cap(error_message or "", ERROR_MESSAGE_MAX), default=str),
             parts[7],
             decisions_json(decisions),
             parts[8],
