@@ -82,9 +82,11 @@ async def query(
     region: str | None,
     result: Any,
     error: Any,
+    decisions: Any = (),
 ) -> None:
     """IAM and STS (query protocol). ``result`` is the operation's result dict (STS credentials are reduced
-    to the access key id and expiry)."""
+    to the access key id and expiry); ``decisions`` the ``authz.Decided`` values of the request, allowed
+    or denied."""
     audit = getattr(rt, "audit", None)
     if audit is None:
         return
@@ -98,6 +100,7 @@ async def query(
         origin=req.origin,
         request_parameters=generic_parameters(params if isinstance(params, dict) else None),
         error=error,
+        decisions=decisions,
         user_agent=req.header("user-agent"),
         response_elements=_response_elements(action, result),
     )

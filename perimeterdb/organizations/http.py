@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import logging
+from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -40,7 +41,7 @@ async def handle_organizations(rt: Runtime, req: IncomingRequest, target: str, r
     principal: Any = None
     params: dict[str, Any] | None = None
     region = "us-east-1"
-    decisions: list[Any] = []
+    noted = SimpleNamespace(notes={})  # the authorizer notes each decision here, allowed or denied
     error: ApiError | None = None
     try:
         content_type = (req.header("content-type") or "").split(";")[0].strip()
@@ -64,8 +65,7 @@ async def handle_organizations(rt: Runtime, req: IncomingRequest, target: str, r
         validate_request("organizations", op_name, body)
 
         async def authorize(action: str, resource: str) -> None:
-            decided = await rt.authorizer.authorize(principal, action, resource, req.origin, region, None)
-            decisions.append(decided)
+            await rt.authorizer.authorize(principal, action, resource, req.origin, region, noted)
 
         call = OrgCall(op_name, body, principal, rt.organizations, rt.identities, region, authorize)
         result = await handler(call)
@@ -89,7 +89,7 @@ async def handle_organizations(rt: Runtime, req: IncomingRequest, target: str, r
                 origin=req.origin,
                 request_parameters=generic_parameters(params),
                 error=error,
-                decisions=decisions,
+                decisions=noted.notes.get("decisions", []),
                 user_agent=req.header("user-agent"),
             )
 

@@ -52,6 +52,36 @@ def _guess_service(action: str | None) -> str:
     return "sts" if action in sts.OPERATIONS else "iam"
 
 
+class _Noted:
+    """What ``Authorizer.authorize`` records its decisions on (``notes["decisions"]``), allowed or denied:
+    the audit record's ``additionalEventData.decisions``."""
+
+    def __init__(self) -> None:
+        self.notes: dict[str, Any] = {}
+
+    @property
+    def decisions(self) -> list[Any]:
+        return list(self.notes.get("decisions", ()))
+
+
+class _NotingAuthorizer:
+    """The runtime's Authorizer for an operation that calls it directly (STS AssumeRole's trust check): each
+    decision it makes without a call of its own is noted on ``noted``, like the ``authorize`` hook's."""
+
+    def __init__(self, inner: Any, noted: _Noted) -> None:
+        self._inner = inner
+        self._noted = noted
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+    async def authorize(self, principal: Any, action: str, resource: str, origin: Any, region: str,
+                        call: Any = None, **context: Any) -> Any:
+        return await self._inner.authorize(
+            principal, action, resource, origin, region, call if call is not None else self._noted, **context
+        )
+
+
 async def handle_query(rt: Runtime, req: IncomingRequest, request_id: str) -> wire.HttpResponse:
     namespace = qerrors.IAM_NS
     action: str | None = None
@@ -61,6 +91,7 @@ async def handle_query(rt: Runtime, req: IncomingRequest, request_id: str) -> wi
     region: str | None = None
     result: Any = None
     failure: ApiError | None = None
+    noted = _Noted()
     try:
         # 1. Parameters.
         query_pairs = _pairs(req.query_string, "query string")
@@ -112,7 +143,7 @@ async def handle_query(rt: Runtime, req: IncomingRequest, request_id: str) -> wi
                 resource,
                 req.origin,
                 region,
-                None,
+                noted,
                 extra_keys=context.extra_keys,
                 request_tags=context.request_tags,
                 tag_keys=context.tag_keys,
@@ -128,7 +159,7 @@ async def handle_query(rt: Runtime, req: IncomingRequest, request_id: str) -> wi
             region=region,
             authorize=authorize,
             origin=req.origin,
-            authorizer=rt.authorizer,
+            authorizer=_NotingAuthorizer(rt.authorizer, noted),
         )
         result = await handler(call)
         await rt.identities.note_key_used(verified.access_key, service, region)
@@ -144,5 +175,5 @@ async def handle_query(rt: Runtime, req: IncomingRequest, request_id: str) -> wi
     finally:
         # The audit record (audit/hooks.py), written before the response leaves.
         await audit_hooks.query(
-            rt, req, request_id, service, action, body, principal, region, result, failure
+            rt, req, request_id, service, action, body, principal, region, result, failure, noted.decisions
         )
