@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from perimeterdb import cli_audit, cli_breakglass, cli_simulate, cli_world
+from perimeterdb import cli_audit, cli_breakglass, cli_guardrails, cli_simulate, cli_world
 from perimeterdb.config import Listener, RequestLimits, Settings
 
 
@@ -244,6 +244,7 @@ def build_parser() -> argparse.ArgumentParser:
     cli_simulate.add_parser(commands)
     cli_world.add_parser(commands)
     cli_audit.add_parser(commands)
+    cli_guardrails.add_parser(commands)
     cli_breakglass.add_parser(commands)  # `break-glass request|approve|requests|revoke|sessions|…`
     return parser
 
@@ -260,7 +261,7 @@ def main(argv: list[str] | None = None) -> int:
             return 2
     if args.command == "simulate":
         return cli_simulate.run(args)
-    if args.command in ("world", "audit", "break-glass"):
+    if args.command in ("world", "audit", "guardrails", "break-glass"):
         return int(args.handler(args))
     return 2
 

@@ -12,8 +12,8 @@ API, where the sealed names are protected (``iam/guardrail.py``).
 - ``list-sealed [--json]``: the sealed names, where each exists, the platform principals, any role that
   collides with a sealed name without being the declared one, and the holes in the stored SCPs and RCPs.
 
-``add_sealed_parsers(subparsers)`` adds the three commands to a ``break-glass`` command group;
-``add_parser(commands)`` registers them as ``perimeterdb sealed …`` until that group exists.
+``add_sealed_parsers(subparsers)`` adds the three commands to the ``break-glass`` command group
+(``cli_breakglass.py``).
 """
 
 from __future__ import annotations
@@ -50,11 +50,6 @@ def add_sealed_parsers(subparsers: Any) -> None:
     v = subparsers.add_parser("list-sealed", help="the sealed roles, collisions and holes in the perimeter")
     _common(v)
     v.set_defaults(handler=run, sealed_command="list-sealed")
-
-
-def add_parser(commands: Any) -> None:
-    group = commands.add_parser("sealed", help="sealed break-glass roles (seal, unseal, list-sealed)")
-    add_sealed_parsers(group.add_subparsers(dest="sealed_subcommand", required=True))
 
 
 def _settings(args: argparse.Namespace) -> Settings:
