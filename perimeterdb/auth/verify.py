@@ -65,17 +65,28 @@ def _format_time(moment: datetime) -> str:
 
 
 def _key_values(rest: str) -> tuple[dict[str, str], str | None]:
-    """The ``name=value`` pairs after the algorithm, and the first part without an ``=`` (if any)."""
+    """The ``name=value`` pairs after the algorithm, and the first part that is not one of the three
+    parameters exactly once (no ``=``, an unknown name, or a repeat), if any.
+
+    AWS's SigV4 documentation gives the header as exactly ``Credential``, ``SignedHeaders`` and ``Signature``
+    (https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_sigv-create-signed-request.html, "Add the
+    signature to the request"): anything else there, such as a field appended after the signature, is refused
+    rather than ignored.
+    """
     params: dict[str, str] = {}
     for part in rest.split(","):
         part = part.strip()
         if not part:
             continue
         name, eq, val = part.partition("=")
-        if not eq:
+        name = name.strip()
+        if not eq or name not in _PARAMETER_NAMES or name in params:
             return params, part
-        params[name.strip()] = val.strip()
+        params[name] = val.strip()
     return params, None
+
+
+_PARAMETER_NAMES = frozenset(_REQUIRED_PARTS)
 
 
 _FAST_PREFIX = sigv4.ALGORITHM + " "
@@ -103,6 +114,15 @@ def _parse_authorization_head(head: str) -> tuple[sigv4.CredentialScope, tuple[s
     if scope is None:
         return None
     return scope, tuple(h.strip().lower() for h in signed.split(";"))
+
+
+def _check_clock_first(amz_date: str | None) -> None:
+    """DynamoDB checks the request's date before the form of its Authorization header: a malformed header on
+    an expired request gets "Signature expired" (issue 17). Only on the error path, so it costs nothing."""
+    if amz_date is not None:
+        signed_at = _parse_iso_basic(amz_date) if len(amz_date) == 16 else None
+        if signed_at is not None:
+            check_clock(signed_at, datetime.now(UTC))
 
 
 def _parse_authorization(
@@ -133,8 +153,14 @@ def _parse_authorization(
             raise errors.missing_authentication_token()
     params, bad = _key_values(rest)
     if bad is not None:
+        _check_clock_first(amz_date)
+        if "=" not in bad:
+            raise errors.incomplete_signature(
+                f"'{bad}' not a valid key=value pair (missing equal-sign) in Authorization header: '{value}'."
+            )
         raise errors.incomplete_signature(
-            f"'{bad}' not a valid key=value pair (missing equal-sign) in Authorization header: '{value}'."
+            f"'{bad}' is not an expected parameter of the Authorization header (Credential, SignedHeaders and "
+            f"Signature, once each): '{value}'."
         )
     problems = [
         f"Authorization header requires '{p}' parameter." for p in _REQUIRED_PARTS if not params.get(p)
@@ -144,6 +170,7 @@ def _parse_authorization(
             "Authorization header requires existence of either a 'X-Amz-Date' or a 'Date' header."
         )
     if problems:
+        _check_clock_first(amz_date)
         raise errors.incomplete_signature(" ".join(problems) + f" Authorization={value}")
     scope = sigv4.parse_credential(params["Credential"])
     if scope is None:
@@ -264,6 +291,31 @@ def check_clock(signed_at: datetime, now: datetime) -> None:
         )
 
 
+def _check_signed_headers(
+    headers: dict[str, list[str]], signed_headers: tuple[str, ...], presigned: bool
+) -> None:
+    """The headers a signature must cover, from AWS's SigV4 documentation
+    (https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_sigv-create-signed-request.html, "Create a
+    canonical request", CanonicalHeaders and SignedHeaders):
+
+    - "the host header (or :authority for HTTP/2) must be included": also in a presigned URL's
+      X-Amz-SignedHeaders (checked first, with the date and scope, in ``verify``);
+    - "x-amz-date ... if it is used in the request" must be: when the date comes from that header (a
+      presigned URL carries it in its signed query string instead);
+    - "any x-amz-* headers that you plan to include in your request must also be added": so a signature
+      made for one X-Amz-Target (ListTables) cannot be replayed with another (DescribeLimits), and a
+      session token cannot be swapped.
+    """
+    if not presigned and "x-amz-date" not in signed_headers and "x-amz-date" in headers:
+        raise errors.invalid_signature("'X-Amz-Date' must be a 'SignedHeader' in the AWS Authorization.")
+    unsigned = [name for name in headers if name[:6] == "x-amz-" and name not in signed_headers]
+    if unsigned:
+        raise errors.invalid_signature(
+            "There were headers present in the request which were not signed: HeadersNotSigned: "
+            + ", ".join(sorted(unsigned))
+        )
+
+
 def verify(
     req: HttpRequestParts,
     claim: SignatureClaim,
@@ -282,7 +334,7 @@ def verify(
     method, raw_path, query_pairs, headers, body = req
     signed_at = _parse_amz_date(amz_date)
     now = now or datetime.now(UTC)
-    if "host" not in signed_headers:
+    if "host" not in signed_headers:  # (see _check_signed_headers)
         raise errors.invalid_signature(
             "'Host' or ':authority' must be a 'SignedHeader' in the AWS Authorization."
         )
@@ -315,10 +367,14 @@ def verify(
     if record.expires_at is not None and now.timestamp() >= record.expires_at:
         raise errors.expired_token()
 
-    values = headers.get("x-amz-content-sha256")
-    payload_hash = (values[0] if values else None) or ""
-    if presigned or payload_hash != "UNSIGNED-PAYLOAD":
-        payload_hash = hashlib.sha256(body).hexdigest()
+    _check_signed_headers(headers, signed_headers, presigned)
+    # The payload hash is always that of the body received. "UNSIGNED-PAYLOAD" (and x-amz-content-sha256
+    # generally) is Amazon S3's alone ("Signature Calculations for the Authorization Header", Amazon S3 API
+    # Reference); for every other service the canonical request ends with Hex(SHA256(payload)) of the
+    # request body (https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_sigv-create-signed-request.html,
+    # "HashedPayload"). A request signed over anything else, such as an unsigned or swapped body, fails
+    # the signature check like any other altered request.
+    payload_hash = hashlib.sha256(body).hexdigest()
     canonical = sigv4.canonical_request(
         method, raw_path, query_pairs, headers, signed_headers, payload_hash, presigned=presigned
     )
