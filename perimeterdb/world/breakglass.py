@@ -56,7 +56,7 @@ def break_glass_settings(role_record: Mapping[str, Any] | None) -> dict[str, Any
     if not role_record:
         return None
     value = role_record.get("break_glass")
-    if not value:
+    if value is None or value is False:  # ``break_glass: true`` is stored as {}: break-glass, defaults
         return None
     return dict(value) if isinstance(value, Mapping) else {}
 
