@@ -31,6 +31,7 @@ from perimeterdb.storage.engine import Decision, Put, RowKey
 
 SPACE = "breakglass:review"
 _SESSION, _ACTIVITY, _SIGNOFF = b"session", b"activity", b"signoff"
+_STS_SESSIONS = "meta:sts-sessions"  # world/identities.SESSIONS: the session credentials (read only here)
 READ_ONLY_PREFIXES = (
     "Get", "List", "Describe", "Query", "Scan", "BatchGet", "TransactGet", "Simulate", "Check", "Lookup",
 )
@@ -283,6 +284,7 @@ async def sessions(
         revoked = await _revoked(engine, sid)
         state = "revoked" if revoked else ("expired" if isinstance(expires, int | float) and expires <= now
                                            else "active")
+        ended = revoked.get("at") if revoked else (expires if state == "expired" else None)
         marks = sorted(signoffs.get(sid, []), key=lambda s: str(s.get("time")))
         last_activity = max((r["time"] or "" for r in requests), default="")
         reviewed = bool(marks) and (not last_activity or last_activity <= str(marks[-1].get("time")))
@@ -308,6 +310,9 @@ async def sessions(
             "durationSeconds": f.get("durationSeconds"),
             "expires": _iso(expires),
             "revoked": revoked,
+            "endedAt": _iso(ended),
+            "usedSeconds": round(float(ended) - float(f["time"])) if isinstance(ended, int | float)
+            and isinstance(f.get("time"), int | float) else None,
             "state": state,
             "requests": requests,
             "changes": [r for r in requests if r["mutating"] and r["decision"] == "Allow" and not r["errorCode"]],
@@ -335,23 +340,14 @@ async def _approval(engine: Any, approval_id: Any) -> dict[str, Any] | None:
     return approvals.shape(request) if hasattr(approvals, "shape") else dict(request)
 
 
-async def _revoked(engine: Any, session_id: str) -> Any:
-    """H2's revocation of the session, when that module says (None otherwise)."""
-    try:
-        from perimeterdb.breakglass import revocation
-    except ImportError:
+async def _revoked(engine: Any, session_id: str) -> dict[str, Any] | None:
+    """The revocation mark (``{at, by, reason}``, ``breakglass/revocation.py``) on the session's credential
+    row, while that row exists (it is purged a day after the session expires)."""
+    raw = await engine.get(RowKey(_STS_SESSIONS, b"", session_id.encode(), b""))
+    if raw is None:
         return None
-    for name in ("revocation_of", "revoked", "is_revoked"):
-        fn = getattr(revocation, name, None)
-        if fn is not None:
-            try:
-                result = fn(engine, session_id)
-                if hasattr(result, "__await__"):
-                    result = await result
-                return result or None
-            except Exception:
-                return None
-    return None
+    mark = orjson.loads(raw).get("revoked")
+    return dict(mark) if isinstance(mark, Mapping) else None
 
 
 def unreviewed(all_sessions: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
