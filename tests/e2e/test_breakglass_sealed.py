@@ -226,6 +226,18 @@ def test_the_platform_can_still_manage_sealed_roles(lab: Lab) -> None:
     # ... and create the declared role where the platform wants it, then remove it again.
     iam2 = lab.platform(PROD2)
     iam2.create_role(RoleName="emergency", AssumeRolePolicyDocument=TRUST)
+    # Until it is declared there, it is an ordinary role the SCP's exception matches: a hole, reported.
+    data = str(lab.server.data_dir)
+    listed = json.loads(lab.cli("break-glass", "list-sealed", "--data-dir", data, "--json").stdout)
+    stray = f"arn:aws:iam::{PROD2}:role/emergency"
+    assert {r["name"]: r for r in listed["sealed"]}["emergency"]["collisions"] == [stray]
+    assert [h["policy"] for h in listed["holes"]] == ["DenyDynamoDBOutsideVPC"] and stray in listed["holes"][0]["reason"]
+    done = lab.cli("break-glass", "seal", "emergency", "--account", PROD2, "--data-dir", data)
+    assert done.returncode == 0, done.stderr
+    listed = json.loads(lab.cli("break-glass", "list-sealed", "--data-dir", data, "--json").stdout)
+    assert {r["name"]: r for r in listed["sealed"]}["emergency"]["accounts"] == [PROD, PROD2]
+    assert listed["holes"] == []
+    denied(lab.client("team2").delete_role, RoleName="emergency")
     iam2.delete_role(RoleName="emergency")
     # The management account's own principals are exempt, as from any SCP.
     lab.client("platform").create_role(RoleName="emergency", AssumeRolePolicyDocument=json.dumps({
