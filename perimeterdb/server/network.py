@@ -9,6 +9,10 @@ endpoint, its VPC and its policy. The policy context takes its network keys from
   no ``aws:SourceIp``; the endpoint policy applies (``vpce_policy``);
 - through an endpoint listener from any other address: ``refused`` is set. The request never reaches an
   operation: the pipeline answers 403 AccessDeniedException and logs a spoofing attempt;
+- through an endpoint listener from an address of the server's own host (any local interface address,
+  loopback, the endpoint address itself: ``server/host_addresses.py``): refused as well, even when the
+  address lies inside the VPC's CIDRs, because the host is not inside any VPC -- unless the world file
+  sets ``allow_host_processes: true`` on that VPC;
 - through any other (public) listener: ``aws:SourceIp`` only.
 
 The endpoint owner's organization (``vpce_org_id``/``vpce_org_paths``) is taken when the resolver is
@@ -21,6 +25,7 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
+from perimeterdb.server.host_addresses import HostAddresses
 from perimeterdb.world.network import NetworkWorld
 
 log = logging.getLogger("perimeterdb.network")
@@ -59,16 +64,27 @@ class OriginResolver:
     """``scope -> NetworkOrigin`` for a configured network world (use as ``PerimeterApp.origin_for``)."""
 
     def __init__(
-        self, world: NetworkWorld, org_of: dict[str, tuple[str, tuple[str, ...]]] | None = None
+        self,
+        world: NetworkWorld,
+        org_of: dict[str, tuple[str, tuple[str, ...]]] | None = None,
+        host: HostAddresses | None = None,
     ) -> None:
         self.world = world
         self.org_of = org_of or {}  # account -> (org id, org paths), for aws:VpceOrgID / VpceOrgPaths
         self._known: dict[tuple[str, str, int, bool], NetworkOrigin] = {}
+        # The host's own addresses matter only where there are endpoints to refuse them on.
+        self.host = host if host is not None else (HostAddresses() if world.endpoints else None)
+        self._host_version = self.host.version if self.host is not None else 0
 
     def __call__(self, scope: dict) -> NetworkOrigin:  # type: ignore[type-arg]
         # The origin depends only on the addresses, so an accepted one is remembered (a refused one is
         # resolved, and logged, every time). The world's network is fixed for the life of the process.
         addresses = _addresses(scope)
+        if self.host is not None:  # the host's addresses changed: what was inside a VPC may be no more
+            self.host.maybe_refresh()
+            if self.host.version != self._host_version:
+                self._host_version = self.host.version
+                self._known.clear()
         known = self._known.get(addresses)
         if known is not None:
             return known
@@ -90,15 +106,14 @@ class OriginResolver:
                 f"which is outside {endpoint.vpc_id} {list(vpc.cidr_blocks) if vpc else []}"
             )
             log.warning("SPOOFING ATTEMPT refused: %s", reason)
-            return NetworkOrigin(
-                source_ip=source,
-                local_ip=local,
-                local_port=port,
-                secure=secure,
-                vpce_id=endpoint.id,
-                vpc_id=endpoint.vpc_id,
-                refused=reason,
+            return self._refused(source, local, port, secure, endpoint.id, endpoint.vpc_id, reason)
+        if not vpc.allow_host_processes and self.host is not None and source in self.host:
+            reason = (
+                f"connection to VPC endpoint {endpoint.id} ({local}:{port}) from {source}, an address of the "
+                f"server's own host, which is not inside {vpc.id} (the VPC does not set allow_host_processes)"
             )
+            log.warning("host process refused: %s", reason)
+            return self._refused(source, local, port, secure, endpoint.id, endpoint.vpc_id, reason)
         org_id, org_paths = self.org_of.get(vpc.account, (None, ()))
         return NetworkOrigin(
             source_ip=source,
@@ -112,6 +127,20 @@ class OriginResolver:
             vpce_org_id=org_id,
             vpce_org_paths=org_paths,
             vpc_region=vpc.region,
+        )
+
+    @staticmethod
+    def _refused(
+        source: str, local: str, port: int, secure: bool, vpce_id: str, vpc_id: str, reason: str
+    ) -> NetworkOrigin:
+        return NetworkOrigin(
+            source_ip=source,
+            local_ip=local,
+            local_port=port,
+            secure=secure,
+            vpce_id=vpce_id,
+            vpc_id=vpc_id,
+            refused=reason,
         )
 
 

@@ -5,7 +5,8 @@ A VPC is ``vpc-…`` in an account and a region with one or more CIDR blocks. An
 VPC, for a service (``dynamodb``), with an optional endpoint policy (a JSON document; absent means AWS's
 default "allow everything" policy) and the address ``HOST:PORT`` the server listens on for it. A request
 that arrives on an endpoint's listener from an address inside its VPC's CIDRs is "through the endpoint";
-from anywhere else it is refused (see ``server/network.py``).
+from anywhere else it is refused (see ``server/network.py``). The server's own host is not inside any VPC:
+a connection from one of its addresses is refused too, unless the VPC says ``allow_host_processes``.
 """
 
 from __future__ import annotations
@@ -56,6 +57,7 @@ class Vpc:
     region: str
     cidr_blocks: tuple[str, ...]
     name: str | None = None
+    allow_host_processes: bool = False  # processes on the server's host count as inside this VPC
 
     def contains(self, address: str) -> bool:
         try:
@@ -113,7 +115,7 @@ class NetworkWorld:
         return {
             "vpcs": [
                 {"id": v.id, "account": v.account, "region": v.region, "cidr_blocks": list(v.cidr_blocks),
-                 "name": v.name}
+                 "name": v.name, **({"allow_host_processes": True} if v.allow_host_processes else {})}
                 for v in self.vpcs
             ],
             "endpoints": [
@@ -130,7 +132,8 @@ class NetworkWorld:
             return Tls(t["cert"], t["key"]) if t else None
 
         vpcs = tuple(
-            Vpc(v["id"], v["account"], v["region"], tuple(v["cidr_blocks"]), v.get("name"))
+            Vpc(v["id"], v["account"], v["region"], tuple(v["cidr_blocks"]), v.get("name"),
+                bool(v.get("allow_host_processes", False)))
             for v in data.get("vpcs", [])
         )
         endpoints = tuple(

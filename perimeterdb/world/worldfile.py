@@ -293,7 +293,7 @@ def _network(world: World, ids: dict[str, str]) -> NetworkWorld:
     vpcs, endpoints = [], []
     for alias, v in (spec.get("vpcs") or {}).items():
         vpcs.append(Vpc(v["id"], ids[_ref(world, v["account"])], v.get("region", world.default_region),
-                        tuple(v["cidr_blocks"]), alias))
+                        tuple(v["cidr_blocks"]), alias, bool(v.get("allow_host_processes", False))))
         for i, e in enumerate(v.get("endpoints") or []):
             policy = (checked(e["policy"], PolicyKind.VPCE, world.where, "network", "vpcs", alias, "endpoints", i,
                               "policy") if e.get("policy") else None)
@@ -456,7 +456,8 @@ def _export_network(network: NetworkWorld, alias_of: dict[str, str]) -> dict[str
                     d["policy"] = json.loads(e.policy)
                 endpoints.append(d)
         vpcs[v.name or v.id] = {"id": v.id, "account": alias_of.get(v.account, v.account), "region": v.region,
-                                "cidr_blocks": list(v.cidr_blocks), "endpoints": endpoints}
+                                "cidr_blocks": list(v.cidr_blocks), "endpoints": endpoints,
+                                **({"allow_host_processes": True} if v.allow_host_processes else {})}
     out: dict[str, Any] = {"vpcs": vpcs}
     if network.public_listeners:
         out["public_listeners"] = [listen(a) for a in network.public_listeners]
