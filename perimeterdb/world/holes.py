@@ -94,8 +94,12 @@ def _example(resource: str) -> str:
     return resource.replace("*", "-2").replace("?", "x")
 
 
-def exception_problem(value: str, operator: str, registry: Registry) -> str | None:
-    """Why one exception value is a hole, or None when it matches only sealed or platform roles."""
+def exception_problem(value: str, operator: str, registry: Registry, *, rcp: bool = False) -> str | None:
+    """Why one exception value is a hole, or None when it matches only sealed or platform roles.
+
+    In an RCP the caller may belong to any AWS account, so the exception must name the accounts that have the
+    sealed role: ``arn:aws:iam::*:role/emergency`` there also exempts an outsider's role named ``emergency``.
+    (In an SCP the caller is always of a member account, where the name is reserved.)"""
     op = _base_operator(operator)
     literal = op in _LITERAL
     if "${" in value:
@@ -130,7 +134,17 @@ def exception_problem(value: str, operator: str, registry: Registry) -> str | No
         return f"role{path}{name} is not a sealed break-glass role (seal it, or remove the exception)"
     if op.endswith("ignorecase"):
         return "IgnoreCase also matches other spellings of the name, which IAM lets a member create elsewhere"
-    return None  # wildcards in the account at most: the name is reserved in every account
+    if rcp:
+        account = parts[4]
+        declared = {a for r in exact for a in r.accounts} | ({"*"} if any(not r.accounts for r in platform) else set())
+        if not account.isdigit() or len(account) != 12:
+            return (
+                "in an RCP the account must be named: any AWS account, outside the organization too, can "
+                f"have a role{path}{name}"
+            )
+        if account not in declared and "*" not in declared:
+            return f"account {account} has no declared sealed role{path}{name}; anyone's role of that name there is exempt"
+    return None  # in an SCP, wildcards in the account at most: the name is reserved in every member account
 
 
 def _is_platform(arn: str, registry: Registry) -> bool:
@@ -174,7 +188,9 @@ def statement_holes(
                 if op not in _NEGATED:
                     continue
                 for v in _values(value):
-                    problem = exception_problem(v, str(operator), registry)
+                    problem = exception_problem(
+                        v, str(operator), registry, rcp=policy_type.startswith("RESOURCE")
+                    )
                     if problem is None:
                         matcher = _glob(v, op in _LITERAL, op.endswith("ignorecase"))
                         strays = [

@@ -240,6 +240,16 @@ def test_exception_values(operator: str, value: str, hole: bool) -> None:
     assert (exception_problem(value, operator, REGISTRY) is not None) is hole
 
 
+def test_in_an_rcp_the_exception_must_name_the_accounts_of_the_sealed_role() -> None:
+    assert exception_problem("arn:aws:iam::*:role/emergency", "ArnNotLike", REGISTRY, rcp=True) is not None
+    assert exception_problem(f"arn:aws:iam::{PROD2}:role/emergency", "ArnNotLike", REGISTRY, rcp=True) is not None
+    assert exception_problem(f"arn:aws:iam::{PROD}:role/emergency", "ArnNotLike", REGISTRY, rcp=True) is None
+    rcp = _scp({"StringNotLike": {"aws:PrincipalArn": "arn:aws:iam::*:role/emergency"}})
+    (hole,) = policy_holes([("R", "RESOURCE_CONTROL_POLICY", rcp)], REGISTRY)
+    assert "outside the organization" in hole.reason and hole.describe().startswith("hole in the perimeter: RCP R")
+    assert policy_holes([("S", "SERVICE_CONTROL_POLICY", rcp)], REGISTRY) == []
+
+
 def test_string_not_equals_takes_the_wildcard_literally() -> None:
     # StringNotEquals compares literally: "…role/emergency*" only exempts a role named "emergency*", which
     # IAM's name rules do not even allow; it is still not the sealed role's ARN.
