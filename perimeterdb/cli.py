@@ -43,6 +43,7 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         ttl_interval=args.ttl_interval,
         workers=max(1, args.workers),
         world_file=Path(args.world) if args.world else None,
+        extra=cli_audit.serve_extra(args),
         credentials_file=Path(args.credentials_file) if args.credentials_file else None,
         print_credentials_once=args.print_credentials_once,
         limits=RequestLimits(header_timeout=args.header_timeout, body_timeout=args.body_timeout),
@@ -241,6 +242,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--workers", type=int, default=1, help="server processes sharing the listeners (default 1)"
     )
     cli_world.add_serve_arguments(p)
+    cli_audit.add_serve_arguments(p)
     cli_simulate.add_parser(commands)
     cli_world.add_parser(commands)
     cli_audit.add_parser(commands)

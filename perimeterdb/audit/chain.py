@@ -175,9 +175,13 @@ def _check_file(name: str, data: bytes, writer: str, w: _Writer, expected_prev: 
                                     f"({'records missing before it' if kind == 'removed' else 'out of order'})"))
             return prev, False
         if rec_prev != prev:
-            problems.append(Problem("changed", name, number,
-                                    f"record seq {seq} does not follow the previous record "
-                                    "(it, or the one before it, was changed)"))
+            before = w.hashes.get(seq - 1)
+            if before is None:  # the first record: its own link was changed
+                problems.append(Problem("changed", name, number, f"record seq {seq}'s chain link was changed"))
+            else:
+                problems.append(Problem("changed", before[1], before[2],
+                                        f"record seq {seq - 1} was changed (or the chain link of the record "
+                                        f"after it, {name} line {number})"))
             return prev, False
         prev = line_hash(line)
         w.hashes[seq] = (prev, name, number)

@@ -495,6 +495,19 @@ class AuditLog:
                 log.exception("break-glass alert failed")
         return rec
 
+    def seal(self) -> None:
+        """Write a signed digest of everything written so far (at shutdown: the process may end without
+        ``close``). Records written afterwards are chained as usual and sealed by the next digest."""
+        with self._lock:
+            if self._fd is None:
+                return
+            try:
+                if self._sampler.suppressed:
+                    self._append_summary(time.monotonic() + 1.0)
+                self._write_digest(final=False)
+            except OSError:
+                log.exception("could not seal the audit log")
+
     def close(self) -> None:
         with self._lock:
             if self._closed:

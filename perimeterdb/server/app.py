@@ -41,6 +41,9 @@ class PerimeterApp:
             elif message["type"] == "lifespan.shutdown":
                 for task in self.background:
                     task.cancel()
+                audit = getattr(self.runtime, "audit", None)
+                if audit is not None:  # uvicorn re-raises SIGTERM after this: Runtime.close() may not run
+                    audit.seal()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
 
