@@ -21,7 +21,8 @@ from collections.abc import Callable
 from typing import Any
 
 from perimeterdb.auth.principal import Principal
-from perimeterdb.policy import PolicyKind, PolicyParseError, parse_policy
+from perimeterdb.policy import PolicyKind, PolicyParseError
+from perimeterdb.policy.stored import check_policy
 from perimeterdb.world.identities import (
     ACCESS_KEYS,
     GROUPS,
@@ -57,7 +58,7 @@ def compact(document: Any) -> str:
 def checked(document: Any, kind: PolicyKind, where: Where, *path: Any) -> str:
     try:
         text = compact(document)
-        parse_policy(text, kind)
+        check_policy(text, kind)  # parsed and compiled, as the authorizer will
     except (PolicyParseError, ValueError) as exc:
         raise WorldError(f"{where(*path)}: {'.'.join(map(str, path))}: invalid {kind.value} policy: {exc}") from None
     return text
