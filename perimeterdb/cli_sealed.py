@@ -82,16 +82,51 @@ def run(args: argparse.Namespace) -> int:
 
 async def _run(settings: Settings, args: argparse.Namespace) -> dict[str, Any]:
     from perimeterdb.server.runtime import open_runtime
+    from perimeterdb.world.sealed import SealError
 
     runtime = open_runtime(settings)
     try:
-        if args.sealed_command == "seal":
-            return await seal(runtime, args.role, args.path, args.account)
-        if args.sealed_command == "unseal":
-            return await unseal(runtime, args.role)
-        return await list_sealed(runtime)
+        if args.sealed_command == "list-sealed":
+            return await list_sealed(runtime)
+        parameters = {"roleName": args.role, "path": getattr(args, "path", None),
+                      "accounts": list(getattr(args, "account", None) or [])}
+        event = "SealBreakGlassRole" if args.sealed_command == "seal" else "UnsealBreakGlassRole"
+        try:
+            if args.sealed_command == "seal":
+                result = await seal(runtime, args.role, args.path, args.account)
+            else:
+                result = await unseal(runtime, args.role)
+        except SealError as exc:
+            _audit(runtime, event, parameters, error=str(exc))
+            raise
+        _audit(runtime, event, parameters, outcome=result.get("sealed") or result.get("unsealed"))
+        return result
     finally:
         runtime.close()
+
+
+def _audit(rt: Any, event: str, parameters: dict[str, Any], *, outcome: Any = None, error: str | None = None) -> None:
+    """Every seal and unseal is in the audit log, as the local operator's act (refusals too)."""
+    from perimeterdb.audit.records import event_id, iso_now
+
+    if getattr(rt, "audit", None) is None:
+        return
+    record: dict[str, Any] = {
+        "eventVersion": "1.08",
+        "eventTime": iso_now(),
+        "eventID": event_id(),
+        "eventSource": "breakglass.perimeterdb",
+        "eventName": event,
+        "eventType": "AwsServiceEvent",
+        "userIdentity": {"type": "LocalOperator", "invokedBy": f"perimeterdb break-glass {event[:-len('BreakGlassRole')].lower()}"},
+        "requestParameters": parameters,
+        "responseElements": {"role": outcome} if outcome is not None else None,
+        "breakGlass": True,
+    }
+    if error is not None:
+        record["errorCode"] = "SealError"
+        record["errorMessage"] = error
+    rt.audit.write(record)
 
 
 async def seal(rt: Any, role: str, path: str | None, accounts: list[str]) -> dict[str, Any]:

@@ -265,6 +265,13 @@ def test_cli_seal_takes_effect_on_the_running_server_and_unseal_releases(lab: La
     team2.delete_role(RoleName=name)
     bad = lab.cli("break-glass", "seal", "Emergency", "--data-dir", data)
     assert bad.returncode == 1 and "collides" in bad.stderr
+    from perimeterdb.audit.log import read_records
+
+    acts = [(r["eventName"], r["requestParameters"]["roleName"], r.get("errorCode"))
+            for r in read_records(lab.server.data_dir / "audit") if r.get("eventSource") == "breakglass.perimeterdb"
+            and r.get("eventName", "").endswith("BreakGlassRole")]
+    assert acts[-3:] == [("SealBreakGlassRole", name, None), ("UnsealBreakGlassRole", name, None),
+                         ("SealBreakGlassRole", "Emergency", "SealError")]
 
 
 def test_printed_guardrails_are_a_valid_scp_that_denies_the_same_calls(lab: Lab) -> None:
