@@ -1,21 +1,26 @@
-"""Alerts: a JSON line in the alerts file, and a POST of the same JSON to a configured webhook.
+"""The fallback alert sink: used only where no durable outbox is wired (a ``BreakGlass`` built outside the
+server's runtime). The server queues every break-glass alert in ``breakglass/outbox.py`` instead, which
+retries and never drops one.
 
-The file line is written synchronously (before the response). The webhook POST runs in the background on
-a worker thread with a 5-second timeout, at most ``max_pending`` at once (further alerts are still written
-to the file, and the dropped POST is logged); a failed POST is logged and not retried.
+``emit`` appends the alert as a JSON line to the alerts file (mode 0600, fsynced) before it returns, and, when a
+webhook is configured, POSTs it in the background with the same signature the outbox uses
+(``breakglass/channels.py``: ``X-PerimeterDB-Signature``; the secret is ``alerts-webhook.secret`` beside the
+data directory's ``audit/`` folder, generated 0600 when absent). At most ``max_pending`` POSTs wait at once; a
+failed or dropped POST is logged (the alert is in the file), not retried: that is the outbox's job.
 """
 
 from __future__ import annotations
 
 import logging
-import os
+import secrets
 import threading
-import urllib.request
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import orjson
+
+from perimeterdb.breakglass.channels import DeliveryError, FileChannel, WebhookChannel
 
 log = logging.getLogger(__name__)
 
@@ -30,19 +35,19 @@ class AlertSink:
         self._pending = 0
         self._lock = threading.Lock()
         self._pool: ThreadPoolExecutor | None = None
+        self._file = FileChannel(path) if path is not None else None
+        secret_dir = path.parent.parent if path is not None else Path(".")
+        self._hook = WebhookChannel(webhook, secret_dir / "alerts-webhook.secret", WEBHOOK_TIMEOUT) if webhook else None
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
 
     def emit(self, alert: dict[str, Any]) -> Future[None] | None:
-        line = orjson.dumps(alert, default=str) + b"\n"
-        if self.path is not None:
-            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-            try:
-                os.write(fd, line)
-            finally:
-                os.close(fd)
-        log.warning("ALERT %s", line.decode().strip()[:500])
-        if not self.webhook:
+        alert_id = str(alert.get("alertId") or "bg-" + secrets.token_hex(12))
+        body = orjson.dumps({"id": alert_id, "alert": alert}, default=str)
+        if self._file is not None:
+            self._file.deliver(body, alert_id)  # raises DeliveryError: the caller learns the alert is not kept
+        log.warning("ALERT %s", body.decode()[:500])
+        if self._hook is None:
             return None
         with self._lock:
             if self._pending >= self.max_pending:
@@ -51,17 +56,14 @@ class AlertSink:
             self._pending += 1
             if self._pool is None:
                 self._pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="alert-webhook")
-        return self._pool.submit(self._post, line)
+        return self._pool.submit(self._post, body, alert_id)
 
-    def _post(self, body: bytes) -> None:
+    def _post(self, body: bytes, alert_id: str) -> None:
         try:
-            request = urllib.request.Request(
-                self.webhook or "", data=body, method="POST", headers={"content-type": "application/json"}
-            )
-            with urllib.request.urlopen(request, timeout=WEBHOOK_TIMEOUT) as response:
-                response.read(1024)
-        except Exception as exc:
-            log.error("alert webhook POST to %s failed: %s", self.webhook, exc)
+            assert self._hook is not None
+            self._hook.deliver(body, alert_id)
+        except DeliveryError as exc:
+            log.error("alert webhook: %s", exc)
         finally:
             with self._lock:
                 self._pending -= 1
