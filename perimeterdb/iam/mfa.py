@@ -11,11 +11,13 @@ scrypt (``auth/passwords.py``) off the event loop, and never stored, logged or r
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Sequence
 from typing import Any
 
 from perimeterdb.auth import passwords, totp
+from perimeterdb.auth.secretbox import UnsealError
 from perimeterdb.iam import errors
 from perimeterdb.iam.call import Handler, QueryCall, paginate
 from perimeterdb.iam.users import no_such_user, user_arn
@@ -32,9 +34,17 @@ from perimeterdb.world.identities import (
 MAX_MFA_PER_USER = 8
 MIN_PASSWORD_LENGTH = 8
 
+log = logging.getLogger(__name__)
 
-def _seed(store: IdentityStore, device: Record) -> bytes:
-    return bytes.fromhex(store.box.open(device["seed"], context=device["serial"]))
+
+def _seed(store: IdentityStore, device: Record) -> bytes | None:
+    """The device's seed; None when it does not open (a damaged record): no code then matches, and the
+    caller answers as for a wrong code, never a 500."""
+    try:
+        return bytes.fromhex(store.box.open(device["seed"], context=device["serial"]))
+    except (UnsealError, ValueError) as exc:
+        log.error("MFA device %s: its seed does not open (%s); every code is refused", device["serial"], exc)
+        return None
 
 
 def _no_such_device(serial: str) -> errors.ApiError:
@@ -90,11 +100,11 @@ async def enable_mfa_device(call: QueryCall) -> None:
     device = await call.store.get_global(MFA_DEVICES, serial)
     if device is None or device["account"] != call.account:
         raise _no_such_device(serial)
-    step = _two_codes_step(
-        _seed(call.store, device),
-        call.params["AuthenticationCode1"],
-        call.params["AuthenticationCode2"],
-        call.now,
+    seed = _seed(call.store, device)
+    step = (
+        _two_codes_step(seed, call.params["AuthenticationCode1"], call.params["AuthenticationCode2"], call.now)
+        if seed is not None
+        else None
     )
     if step is None:
         raise errors.invalid_authentication_code("Authentication code for device is not valid.")
@@ -232,7 +242,10 @@ async def check_code(
         or (device.get("user") or "").lower() != user_name.lower()
     ):
         return False
-    step = totp.matching_step(_seed(store, device), code, now)
+    seed = _seed(store, device)
+    if seed is None:
+        return False
+    step = totp.matching_step(seed, code, now)
     if step is None or step <= device.get("last_step", 0):
         return False
     key = global_key(MFA_DEVICES, serial)

@@ -4,12 +4,14 @@ can be printed once instead of written into the data directory."""
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import re
 import sqlite3
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -108,9 +110,9 @@ def test_a_sealed_secret_that_does_not_open_is_an_unknown_key_not_a_500(tmp_path
             hk = key["AccessKeyId"].encode()
             (raw,) = conn.execute("SELECT val FROM rows WHERE space=? AND hk=?", ("meta:access-keys", hk)).fetchone()
             record = json.loads(raw)
-            sealed = bytearray(__import__("base64").b64decode(record["secret"]))
+            sealed = bytearray(base64.b64decode(record["secret"]))
             sealed[-1] ^= 0x01  # one flipped bit: the tag no longer verifies
-            record["secret"] = __import__("base64").b64encode(bytes(sealed)).decode()
+            record["secret"] = base64.b64encode(bytes(sealed)).decode()
             conn.execute("UPDATE rows SET val=? WHERE space=? AND hk=?",
                          (json.dumps(record).encode(), "meta:access-keys", hk))
             conn.commit()
@@ -177,3 +179,38 @@ def test_credentials_file_elsewhere_and_the_default_is_warned_about(tmp_path: Pa
         assert "holds the administrator's secret access key in plain text" in log
     finally:
         default.stop()
+
+
+def test_a_damaged_mfa_seed_refuses_every_code_without_a_500(tmp_path: Path) -> None:
+    from perimeterdb.auth import totp
+    from tests.e2e.conftest_identity import enable_virtual_mfa
+
+    server = ServerProcess(tmp_path / "data", extra_args=["--durability", "normal"]).start()
+    try:
+        iam = server.client("iam")
+        iam.create_user(UserName="mfa-user")
+        key = iam.create_access_key(UserName="mfa-user")["AccessKey"]
+        serial, seed = enable_virtual_mfa(iam, "mfa-user")
+        server.stop()
+        conn = sqlite3.connect(server.data_dir / "perimeterdb.sqlite3", timeout=10)
+        try:
+            (raw,) = conn.execute("SELECT val FROM rows WHERE space=? AND hk=?",
+                                  ("meta:iam-mfa", serial.encode())).fetchone()
+            record = json.loads(raw)
+            sealed = bytearray(base64.b64decode(record["seed"]))
+            sealed[-1] ^= 0x01
+            record["seed"] = base64.b64encode(bytes(sealed)).decode()
+            conn.execute("UPDATE rows SET val=? WHERE space=? AND hk=?",
+                         (json.dumps(record).encode(), "meta:iam-mfa", serial.encode()))
+            conn.commit()
+        finally:
+            conn.close()
+        server.start()
+        sts = _client(server, key["AccessKeyId"], key["SecretAccessKey"], "sts")
+        with pytest.raises(ClientError) as exc:
+            sts.get_session_token(SerialNumber=serial, TokenCode=totp.totp(seed, time.time()))
+        response = exc.value.response
+        assert response["ResponseMetadata"]["HTTPStatusCode"] == 403
+        assert response["Error"]["Code"] == "AccessDenied"
+    finally:
+        server.stop()
