@@ -59,9 +59,13 @@ class _TypeChecker:
     def __init__(self, shapes: dict[str, Any]) -> None:
         self.shapes = shapes
 
-    def check(self, value: Any, shape_name: str) -> None:
+    def check(self, value: Any, shape_name: str) -> Any:
+        """Raise the SerializationException DynamoDB's front end would; return the value as the operations
+        should see it: a structure without its null members (null is "not set", as for the real service),
+        and a whole number where the model says integer or long (``5.0`` is ``5``; ``1.5`` is truncated to
+        ``1``, as Java's JSON readers do), so that no operation meets a float where it counts."""
         if value is None:
-            return
+            return None
         shape = self.shapes[shape_name]
         kind = shape["type"]
         if kind == "structure":
@@ -70,12 +74,20 @@ class _TypeChecker:
                     "Start of list found where not expected" if isinstance(value, list) else "Expected null"
                 )
             if shape_name == "AttributeValue":
-                return  # its members are checked by dynamodb/values.py, with the same messages, once
+                return value  # its members are checked by dynamodb/values.py, with the same messages, once
             members = shape.get("members", {})
+            unset = []
             for name, member_value in value.items():
+                if member_value is None:
+                    unset.append(name)
+                    continue
                 member = members.get(name)
                 if member is not None:
-                    self.check(member_value, member["shape"])
+                    checked = self.check(member_value, member["shape"])
+                    if checked is not member_value:
+                        value[name] = checked
+            for name in unset:
+                del value[name]
         elif kind == "list":
             if not isinstance(value, list):
                 raise _serialization(
@@ -83,8 +95,11 @@ class _TypeChecker:
                     if isinstance(value, dict)
                     else "Expected list or null"
                 )
-            for item in value:
-                self.check(item, shape["member"]["shape"])
+            member_shape = shape["member"]["shape"]
+            for i, item in enumerate(value):
+                checked = self.check(item, member_shape)
+                if checked is not item:
+                    value[i] = checked
         elif kind == "map":
             if not isinstance(value, dict):
                 raise _serialization(
@@ -92,8 +107,11 @@ class _TypeChecker:
                     if isinstance(value, list)
                     else "Expected map or null"
                 )
-            for item in value.values():
-                self.check(item, shape["value"]["shape"])
+            value_shape = shape["value"]["shape"]
+            for key, item in value.items():
+                checked = self.check(item, value_shape)
+                if checked is not item:
+                    value[key] = checked
         elif kind == "string":
             self._scalar(value, "String", lambda v: isinstance(v, str))
         elif kind in ("integer", "long", "double", "float"):
@@ -103,6 +121,10 @@ class _TypeChecker:
             if isinstance(value, str):
                 raise _serialization(f"class java.lang.String can not be converted to an {java}")
             self._scalar(value, java, lambda v: isinstance(v, int | float))
+            if kind in ("integer", "long") and isinstance(value, float):
+                if value != value or value in (float("inf"), float("-inf")):
+                    raise _serialization(f"class java.lang.Double can not be converted to an {java}")
+                return int(value)
         elif kind == "boolean":
             if isinstance(value, str):
                 raise _serialization(f"'{value.upper()}' can not be converted to an Boolean")
@@ -118,6 +140,7 @@ class _TypeChecker:
             if isinstance(value, bool) or not isinstance(value, int | float | str):
                 mismatch = _container_mismatch(value)
                 raise _serialization(mismatch or "class java.lang.Boolean can not be converted to a Date")
+        return value
 
     @staticmethod
     def _scalar(value: Any, java: str, ok: Any) -> None:
@@ -284,6 +307,7 @@ class _ConstraintChecker:
             member = shape["member"]["shape"]
             for i, item in enumerate(value, start=1):
                 if item is None:
+                    self.fail(f"{path}.{i}.member", None, "Member must not be null")
                     continue
                 self.check(item, member, f"{path}.{i}.member")
         elif kind == "map":
@@ -295,6 +319,10 @@ class _ConstraintChecker:
         key_shape = self.shapes[shape["key"]["shape"]]
         value_name = shape["value"]["shape"]
         value_shape = self.shapes[value_name]
+        if value_name != "AttributeValue":  # (a null attribute value gets values.py's own message)
+            for key, item in value.items():
+                if item is None:
+                    self.fail(f"{path}.{key}.member", None, "Member must not be null")
         if shape["key"]["shape"] in _ATTRIBUTE_SHAPES or value_name in _ATTRIBUTE_SHAPES:
             # Items, keys and expression names: DynamoDB checks attribute names and values itself, with
             # its own messages ("Attribute name is too large, …"), in dynamodb/values.py and expressions/.
@@ -373,7 +401,7 @@ def _check_table_name(body: dict[str, Any], input_shape: dict[str, Any]) -> list
 
 
 _SCALAR_TYPES = frozenset({"string", "boolean", "integer", "long", "double", "float"})
-_PLAIN_VALUES = frozenset({str, bool, int, float, type(None)})
+_PLAIN_VALUES = frozenset({str, bool, int})
 _LONGEST_REMEMBERED = 512  # characters of a remembered string member
 _VALID_BODIES_MAX = 8192
 
@@ -407,7 +435,7 @@ def _validity_key(service: str, input_name: str, body: dict[str, Any]) -> tuple[
             continue  # unknown members are ignored
         if kind == "scalar":
             if type(value) not in _PLAIN_VALUES or (type(value) is str and len(value) > _LONGEST_REMEMBERED):
-                return None
+                return None  # (float is not plain: the type check may turn it into an int in the body)
             parts.append((name, type(value), value))
         elif kind == "attributes" and type(value) is dict:
             parts.append((name, len(value), tuple(type(v) for v in value.values())))
@@ -431,6 +459,9 @@ def validate_request(service: str, operation: str, body: Any) -> dict[str, Any]:
         raise _serialization(
             "Start of list found where not expected" if isinstance(body, list) else "Expected null"
         )
+    if None in body.values():  # a null member is a member not set, as for the real service
+        for name in [name for name, value in body.items() if value is None]:
+            del body[name]
     key = _validity_key(service, input_name, body)
     if key is not None and key in _VALID_BODIES:
         return body

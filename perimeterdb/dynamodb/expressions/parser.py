@@ -10,6 +10,7 @@ Errors are raised as ``ValidationException("Invalid <parameter>: <message>")``.
 
 from __future__ import annotations
 
+import sys
 from functools import lru_cache
 
 from perimeterdb.dynamodb.expressions.ast import (
@@ -47,7 +48,19 @@ __all__ = [
 ]
 
 MAX_EXPRESSION_BYTES = 4096
-MAX_NESTING = 120  # guards Python's recursion; far beyond anything DynamoDB accepts in 4 KB of sense
+# "The maximum number of operators or functions allowed in any expression is 300" (DynamoDB's constraints
+# page, "Expression parameters"); past it: "The expression contains too many operators; operator count: N".
+MAX_OPERATORS = 300
+# Levels of parentheses, NOTs and function calls the parser follows. DynamoDB accepts anything within its
+# 300 operators, which allows about 300 levels (``a = :v AND (a = :v AND (...))`` 149 deep is 299
+# operators): the bound is above that, so that no expression DynamoDB accepts is refused for its depth.
+MAX_NESTING = 400
+# Each level costs the recursive-descent parser four Python frames, and binding and evaluation one or two
+# more. Python 3.11 runs Python-to-Python calls without using the C stack, so a higher frame limit costs
+# nothing but the frames; it is raised (never lowered) once, here, to what MAX_NESTING needs.
+_FRAMES_NEEDED = 5 * MAX_NESTING + 1000
+if sys.getrecursionlimit() < _FRAMES_NEEDED:
+    sys.setrecursionlimit(_FRAMES_NEEDED)
 
 # Function name -> number of operands.
 CONDITION_FUNCTIONS = {
@@ -242,7 +255,11 @@ class _Parser:
     def not_condition(self) -> tuple[Condition, bool]:
         if self.at_keyword("NOT"):
             self.pos += 1
-            operand, _ = self.not_condition()
+            self.enter()  # NOT NOT NOT ... nests as deep as parentheses do
+            try:
+                operand, _ = self.not_condition()
+            finally:
+                self.depth -= 1
             return Not(operand), False
         return self.primary_condition()
 
@@ -485,7 +502,40 @@ def _run_condition(text: str, parameter: str, check_parens: bool) -> Condition:
     error = parser.condition_static_error()
     if error is not None:
         raise error
+    count = _operator_count(node)
+    if count > MAX_OPERATORS:
+        raise parser.error(f"The expression contains too many operators; operator count: {count}")
     return node
+
+
+_OPERATORS = (And, Or, Not, Comparison, Between, In, Call)
+
+
+def _operator_count(node: Condition) -> int:
+    """The operators and functions of a condition (AND, OR, NOT, comparisons, BETWEEN, IN, functions),
+    counted without recursion, whatever the depth."""
+    count = 0
+    stack: list[object] = [node]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, _OPERATORS):
+            count += 1
+        if isinstance(item, And | Or):
+            stack.append(item.left)
+            stack.append(item.right)
+        elif isinstance(item, Not):
+            stack.append(item.operand)
+        elif isinstance(item, Comparison):
+            stack.append(item.left)
+            stack.append(item.right)
+        elif isinstance(item, Between):
+            stack.extend((item.operand, item.low, item.high))
+        elif isinstance(item, In):
+            stack.append(item.operand)
+            stack.extend(item.options)
+        elif isinstance(item, Call):
+            stack.extend(item.args)
+    return count
 
 
 @lru_cache(maxsize=4096)
