@@ -257,7 +257,8 @@ class Authorizer:
             same_organization=bool(
                 in_org and resource_in_org and principal_place.org_id == resource_place.org_id  # type: ignore[union-attr]
             ),
-            repair=action in REPAIR_ACTIONS and table_ref is not None,
+            # The table's own ARN only: removing a stream's policy does not repair the table's.
+            repair=action in REPAIR_ACTIONS and table_ref is not None and resource.endswith(f":table/{table_ref[2]}"),
         )
         response = policy.decide(ctx, policies)
         if memo_key is not None and recording is not None:
