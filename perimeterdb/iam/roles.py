@@ -128,9 +128,15 @@ async def check_trust_policy(call: QueryCall, text: str) -> str:
     return text
 
 
+SERVICE_LINKED_PATH = "/aws-service-role/"
+
+
 async def create_role(call: QueryCall) -> dict[str, Any]:
     name = call.params["RoleName"]
     path = call.params.get("Path") or "/"
+    if path.startswith(SERVICE_LINKED_PATH):
+        # Roles under this path are service-linked, exempt from SCPs and RCPs: IAM keeps it for AWS.
+        raise errors.invalid_input(f"Path prefix '{SERVICE_LINKED_PATH}' can only be used for AWS Service linked Roles")
     arn = call.arn("role", path, name)
     await call.authorize("iam:CreateRole", arn)
     tags = tag_list(call.params)

@@ -144,6 +144,12 @@ def test_creating_the_name_in_a_second_prod_account_fails(lab: Lab) -> None:
     with pytest.raises(ClientError) as exc:
         team2.get_role(RoleName="emergency")
     assert exc.value.response["Error"]["Code"] == "NoSuchEntity"
+    # Nor can the team make itself a role the SCPs do not apply to (a service-linked role's path).
+    with pytest.raises(ClientError) as exc:
+        team2.create_role(RoleName="escape", Path="/aws-service-role/dynamodb.amazonaws.com/", AssumeRolePolicyDocument=TRUST)
+    assert exc.value.response["Error"]["Code"] == "InvalidInput"
+    assert exc.value.response["Error"]["Message"] == (
+        "Path prefix '/aws-service-role/' can only be used for AWS Service linked Roles")
     # An ordinary role next to it is the team's to make: the guardrail is about the sealed names only.
     name = f"emergency-{uuid.uuid4().hex[:6]}"
     team2.create_role(RoleName=name, AssumeRolePolicyDocument=TRUST)
