@@ -252,15 +252,19 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from perimeterdb.auth.secretbox import KeyFileError
+
+    try:
+        return _dispatch(argv)
+    except KeyFileError as exc:  # a missing or foreign key file: one line saying what to do, no traceback
+        print(f"perimeterdb: {exc}", file=sys.stderr)
+        return 2
+
+
+def _dispatch(argv: list[str] | None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "serve":
-        from perimeterdb.auth.secretbox import KeyFileError
-
-        try:
-            return serve(settings_from_args(args))
-        except KeyFileError as exc:  # one line saying what to do, no traceback
-            print(f"perimeterdb: {exc}", file=sys.stderr)
-            return 2
+        return serve(settings_from_args(args))
     if args.command == "simulate":
         return cli_simulate.run(args)
     if args.command in ("world", "audit", "guardrails", "break-glass"):
