@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -81,6 +81,61 @@ def sign_digest(digest: dict[str, Any], key: Ed25519PrivateKey) -> dict[str, Any
     out = {**digest, "signatureAlgorithm": ALGORITHM, "publicKeyFingerprint": fingerprint(public_hex)}
     out["signature"] = key.sign(_signed_bytes(out)).hex()
     return out
+
+
+LOCK_DIR = "locks"
+
+
+def writer_is_running(directory: Path, writer: str) -> bool:
+    """Whether a live process holds the writer's lock (``locks/<writer>.lock``, flock'ed while it writes)."""
+    import fcntl
+    import os
+
+    try:
+        fd = os.open(directory / LOCK_DIR / f"{writer}.lock", os.O_RDONLY)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except OSError:
+        return True
+    finally:
+        os.close(fd)
+    return False
+
+
+def chain_tail(paths: list[Path], writer: str, seq: int, prev: str) -> tuple[int, str, str | None, int]:
+    """Follow a writer's chain from record ``seq`` (hash ``prev``) through ``paths`` (its files from the one
+    holding record ``seq + 1``, in order): the last record that chains, its hash, its file and that file's
+    size up to it. Stops at the first line that does not chain."""
+    last_file, size = None, 0
+    for path in paths:
+        offset = 0
+        for line in path.read_bytes().splitlines(keepends=True):
+            if not line.endswith(b"\n"):
+                return seq, prev, last_file, size
+            try:
+                link = _chain_of(orjson.loads(line))
+            except orjson.JSONDecodeError:
+                return seq, prev, last_file, size
+            if link is None:
+                return seq, prev, last_file, size
+            if link[0] != writer:
+                return seq, prev, last_file, size
+            if link[1] <= seq:  # an earlier record of the file (before the digest's head)
+                offset += len(line)
+                continue
+            if link[1] != seq + 1 or link[2] != prev:
+                return seq, prev, last_file, size
+            seq, prev = seq + 1, line_hash(line)
+            offset += len(line)
+            last_file, size = path.name, offset
+    return seq, prev, last_file, size
+
+
+def digest_bytes(digest: Mapping[str, Any]) -> bytes:
+    """A digest file's exact bytes: the writer writes these, and the verifier accepts only these."""
+    return orjson.dumps(digest, option=orjson.OPT_INDENT_2) + b"\n"
 
 
 def signature_ok(digest: Mapping[str, Any], key: Ed25519PublicKey) -> bool:
@@ -212,12 +267,16 @@ def _load_digests(directory: Path, key: Ed25519PublicKey | None, writers: dict[s
             problems.append(Problem("extra-file", rel, None, "an unexpected file among the digests"))
             continue
         try:
-            digest = orjson.loads(path.read_bytes())
+            raw = path.read_bytes()
+            digest = orjson.loads(raw)
         except (OSError, orjson.JSONDecodeError):
             problems.append(Problem("digest", rel, None, "the digest is not valid JSON (changed)"))
             continue
         if not isinstance(digest, dict):
             problems.append(Problem("digest", rel, None, "the digest is not a JSON object (changed)"))
+            continue
+        if raw != digest_bytes(digest):  # the signature covers the content; this, every byte of the file
+            problems.append(Problem("digest", rel, None, "the digest file is not as written (changed)"))
             continue
         if key is None:
             problems.append(Problem("digest", rel, None, "no public key to check the signature with"))
@@ -259,9 +318,15 @@ def _check_links(by_name: dict[str, dict[str, Any]], writers: dict[str, _Writer]
                                             f"its signature is not the one digest {name} recorded"))
 
 
-def verify_directory(directory: Path, key: Ed25519PublicKey | None) -> Report:
+def verify_directory(directory: Path, key: Ed25519PublicKey | None,
+                     running: Callable[[str], bool] | None = None) -> Report:
     """Check every log file and digest in ``directory``: the first problem of each writer's chain, any
-    missing or extra file, and every digest's signature and links."""
+    missing or extra file, and every digest's signature and links. ``running(writer)``: whether that writer
+    is alive (default: it holds its lock), so that its newest records may not be sealed yet."""
+    if running is None:
+        def running(writer: str) -> bool:
+            return writer_is_running(directory, writer)
+
     report = Report()
     problems = report.problems
     writers: dict[str, _Writer] = {}
@@ -279,11 +344,11 @@ def verify_directory(directory: Path, key: Ed25519PublicKey | None) -> Report:
     report.digests = len(by_name)
     report.writers = len(writers)
     for writer, w in sorted(writers.items()):
-        _verify_writer(writer, w, report)
+        _verify_writer(writer, w, report, running)
     return report
 
 
-def _verify_writer(writer: str, w: _Writer, report: Report) -> None:
+def _verify_writer(writer: str, w: _Writer, report: Report, running: Callable[[str], bool]) -> None:
     problems = report.problems
     covered: dict[str, dict[str, Any]] = {}
     for k in sorted(w.digests):
@@ -331,13 +396,22 @@ def _verify_writer(writer: str, w: _Writer, report: Report) -> None:
             problems.append(Problem("changed", seen[1], seen[2],
                                     f"record seq {last_seq} is not the one a signed digest sealed"))
     head = newest.get("chainHead") or {}
-    if intact and newest.get("final") and w.last_seq > int(head.get("seq") or 0):
-        problems.append(Problem("extra-file" if w.last_seq else "changed", log_file_name(writer, top), None,
-                                f"records after the writer's final digest (seq {head.get('seq')}): added"))
-    elif intact and not newest.get("final") and w.last_seq > int(head.get("seq") or 0):
-        problems.append(Problem("unsealed", log_file_name(writer, top), None,
-                                f"records {int(head.get('seq') or 0) + 1}..{w.last_seq} are chained but not yet "
-                                "in a signed digest (a running or crashed writer)", fatal=False))
+    sealed = int(head.get("seq") or 0)
+    if not intact:
+        return
+    if newest.get("final"):
+        if w.last_seq > sealed:
+            problems.append(Problem("extra-file", log_file_name(writer, top), None,
+                                    f"records after the writer's final digest (seq {sealed}): added"))
+    elif running(writer):
+        if w.last_seq > sealed:
+            problems.append(Problem("unsealed", log_file_name(writer, top), None,
+                                    f"records {sealed + 1}..{w.last_seq} are chained but not yet in a signed "
+                                    "digest (the writer is running)", fatal=False))
+    else:
+        problems.append(Problem("removed", f"{DIGEST_DIR}/{digest_file_name(writer, max(w.digests))}", None,
+                                "the writer stopped without a final digest: its final digest was removed, or "
+                                "it crashed (the next server start seals a crashed writer's log)"))
 
 
 def _index(name: str) -> int:

@@ -23,6 +23,7 @@ log fails the request).
 
 from __future__ import annotations
 
+import fcntl
 import heapq
 import logging
 import os
@@ -206,6 +207,8 @@ class AuditLog:
         self._sampler = _Sampler(sample_per_source, sample_total)
         self._budget_noted = False
         self._closed = False
+        self._lock_fd: int | None = None
+        self._final_written = False
 
     # --- files and digests -----------------------------------------------------------------------------
 
@@ -228,10 +231,85 @@ class AuditLog:
 
     def _start(self) -> None:
         (self.directory / chain.DIGEST_DIR).mkdir(exist_ok=True)
+        (self.directory / chain.LOCK_DIR).mkdir(exist_ok=True)
+        # Held while this process writes: ``audit verify`` tells a running writer from a stopped one by it.
+        self._lock_fd = os.open(self.directory / chain.LOCK_DIR / f"{self.writer}.lock",
+                                os.O_WRONLY | os.O_CREAT, 0o600)
+        fcntl.flock(self._lock_fd, fcntl.LOCK_EX)
+        self._recover_crashed()
         self._open_next()
         # The first digest names the newest digest of every writer found, so that no earlier chain can be
         # removed without a missing digest showing.
         self._write_digest(final=False, previous=self._heads(), force=True)
+
+    def _recover_crashed(self) -> None:
+        """Seal the log of every writer that stopped without its final digest (a crash): a final digest of
+        its chain as far as it holds, so that ``audit verify`` can tell a crash from a removed digest."""
+        folder = self.directory / chain.DIGEST_DIR
+        newest: dict[str, int] = {}
+        for name in os.listdir(folder):
+            m = chain.DIGEST_FILE.match(name)
+            if m is not None and m["writer"] != self.writer:
+                newest[m["writer"]] = max(newest.get(m["writer"], 0), int(m["seq"]))
+        for writer, k in sorted(newest.items()):
+            try:
+                digest = orjson.loads((folder / chain.digest_file_name(writer, k)).read_bytes())
+            except (OSError, orjson.JSONDecodeError):
+                continue
+            if not isinstance(digest, dict) or digest.get("final"):
+                continue
+            lock_path = self.directory / chain.LOCK_DIR / f"{writer}.lock"
+            fd = os.open(lock_path, os.O_WRONLY | os.O_CREAT, 0o600)
+            try:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except OSError:
+                    continue  # alive, or being recovered by another process
+                if (folder / chain.digest_file_name(writer, k + 1)).exists():
+                    continue
+                self._seal_crashed(writer, k, digest)
+            except (OSError, ValueError, KeyError, TypeError):
+                log.exception("could not seal the log of stopped audit writer %s", writer)
+            finally:
+                os.close(fd)
+
+    def _seal_crashed(self, writer: str, k: int, digest: dict[str, Any]) -> None:
+        head = digest.get("chainHead") or {}
+        seq, prev = int(head["seq"]), str(head["hash"])
+        files = sorted(p for p in self.directory.glob(f"audit-{writer}-*.log") if chain.LOG_FILE.match(p.name))
+        named = [str(e.get("file")) for e in digest.get("logFiles") or []]
+        if named:  # from the file holding the head on
+            files = [p for p in files if p.name >= named[-1]]
+        last_seq, last_hash, last_file, size = chain.chain_tail(files, writer, seq, prev)
+        entries = []
+        if last_file is not None:
+            entries.append({"file": last_file, "firstSeq": seq + 1, "lastSeq": last_seq, "lastHash": last_hash,
+                            "bytes": size})
+        sealed = chain.sign_digest(
+            {
+                "version": chain.FORMAT_VERSION,
+                "writer": writer,
+                "sequence": k + 1,
+                "digestTime": records.iso_now(),
+                "previousDigests": [{"file": chain.digest_file_name(writer, k), "signature": digest["signature"]}],
+                "logFiles": entries,
+                "chainHead": {"seq": last_seq, "hash": last_hash},
+                "final": True,
+                "recoveredBy": self.writer,
+            },
+            self._key,
+        )
+        folder = self.directory / chain.DIGEST_DIR
+        tmp = folder / f"{chain.digest_file_name(writer, k + 1)}.{self.writer}.tmp"
+        tmp.write_bytes(chain.digest_bytes(sealed))
+        try:
+            os.link(tmp, folder / chain.digest_file_name(writer, k + 1))
+        except FileExistsError:
+            pass
+        finally:
+            tmp.unlink()
+        log.warning("sealed the audit log of writer %s, which stopped without sealing it (records 1..%d)",
+                    writer, last_seq)
 
     def _heads(self) -> list[dict[str, Any]]:
         newest: dict[str, tuple[int, str]] = {}
@@ -255,8 +333,9 @@ class AuditLog:
 
     def _write_digest(self, *, final: bool, previous: list[dict[str, Any]] | None = None,
                       force: bool = False) -> None:
-        if not force and self._seq == self._digested_seq and not final:
+        if not force and self._seq == self._digested_seq and (not final or self._final_written):
             return
+        self._final_written = final
         self._digests += 1
         if previous is None:
             previous = [{"file": chain.digest_file_name(self.writer, self._digests - 1),
@@ -278,7 +357,7 @@ class AuditLog:
             },
             self._key,
         )
-        data = orjson.dumps(digest, option=orjson.OPT_INDENT_2) + b"\n"
+        data = chain.digest_bytes(digest)
         folder = self.directory / chain.DIGEST_DIR
         name = chain.digest_file_name(self.writer, self._digests)
         tmp = folder / f"{name}.tmp"
@@ -496,15 +575,15 @@ class AuditLog:
         return rec
 
     def seal(self) -> None:
-        """Write a signed digest of everything written so far (at shutdown: the process may end without
-        ``close``). Records written afterwards are chained as usual and sealed by the next digest."""
+        """Write the final signed digest of everything written so far (at shutdown: the process may end
+        without ``close``). A record written afterwards is still chained, and the next digest covers it."""
         with self._lock:
             if self._fd is None:
                 return
             try:
                 if self._sampler.suppressed:
                     self._append_summary(time.monotonic() + 1.0)
-                self._write_digest(final=False)
+                self._write_digest(final=True)
             except OSError:
                 log.exception("could not seal the audit log")
 
@@ -521,11 +600,13 @@ class AuditLog:
                 self._write_digest(final=True)
             except OSError:
                 log.exception("could not seal the audit log")
-            try:
-                os.close(self._fd)
-            except OSError:
-                pass
-            self._fd = None
+            for fd in (self._fd, self._lock_fd):
+                try:
+                    if fd is not None:
+                        os.close(fd)
+                except OSError:
+                    pass
+            self._fd = self._lock_fd = None
 
 
 def log_files(directory: Path) -> list[Path]:

@@ -196,3 +196,23 @@ def test_verify_after_stop_and_a_changed_byte_fails(lab: Lab) -> None:
     victim.write_bytes(bytes(data))
     done = lab.cli("verify")
     assert done.returncode == 1 and f"changed in {victim.name} line 1" in done.stdout, done.stdout
+
+
+def test_several_workers_each_keep_a_chain_and_all_verify(tmp_path: Path) -> None:
+    server = ServerProcess(tmp_path / "data", extra_args=["--workers", "2", "--durability", "normal"]).start()
+    try:
+        ddb = server.client("dynamodb")
+        for _ in range(40):  # new connections: the kernel spreads them over both processes
+            server.client("dynamodb").list_tables()
+        ddb.list_tables()
+    finally:
+        server.stop()
+    audit = tmp_path / "data" / "audit"
+    writers = {p.name.rsplit("-", 1)[0] for p in audit.glob("audit-*.log")}
+    records = list(read_records(audit))
+    assert sum(1 for r in records if r["eventName"] == "ListTables") == 41
+    assert [r["eventTime"] for r in records] == sorted(r["eventTime"] for r in records), "merged in time order"
+    done = subprocess.run([sys.executable, "-m", "perimeterdb", "audit", "verify", "--json", "--data-dir",
+                           str(tmp_path / "data")], capture_output=True, text=True, timeout=120)
+    report = json.loads(done.stdout)
+    assert done.returncode == 0 and report["ok"] and report["writers"] == len(writers) >= 1, report

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import random
 import shutil
 from pathlib import Path
@@ -147,3 +148,34 @@ def test_an_unsealed_tail_is_a_note_and_a_file_without_digests_fails(tmp_path: P
     assert report.ok and any(p.kind == "unsealed" for p in report.problems)
     (tmp_path / chain.log_file_name("20260101T000000Z-deadbeef", 1)).write_bytes(b"")
     assert any(p.kind == "extra-file" for p in _verify(tmp_path).problems)
+
+
+def _crash(log: AuditLog) -> None:
+    """What kill -9 leaves: the files as they are, the lock released, no final digest."""
+    assert log._fd is not None and log._lock_fd is not None
+    os.close(log._fd)
+    os.close(log._lock_fd)
+    log._fd = log._lock_fd = None
+    log._closed = True
+
+
+def test_a_crashed_writer_fails_until_the_next_start_seals_it(tmp_path: Path) -> None:
+    log = AuditLog(tmp_path, max_bytes=2000, digest_interval=3600)
+    for i in range(30):
+        log.write({"eventTime": "2026-01-01T00:00:00Z", "n": i})
+    _crash(log)
+    (tmp_path / chain.log_file_name(log.writer, log._index)).open("ab").write(b'{"torn":')  # mid-write
+    first = chain.first_fatal(_verify(tmp_path).problems)
+    assert first is not None and "without a final digest" in first.message
+    make_log(tmp_path, records=3)  # the next start seals the crashed writer's chain, then writes its own
+    report = _verify(tmp_path)
+    assert report.ok, report.problems
+    assert report.records == 33 and any(p.kind == "torn" for p in report.problems)
+
+
+def test_the_removed_final_digest_of_a_stopped_writer_is_reported(tmp_path: Path) -> None:
+    log = make_log(tmp_path, records=20)
+    newest = sorted((tmp_path / chain.DIGEST_DIR).glob(f"{log.writer}-*.json"))[-1]
+    newest.unlink()
+    first = chain.first_fatal(_verify(tmp_path).problems)
+    assert first is not None and first.kind == "removed", first
