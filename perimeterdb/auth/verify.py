@@ -306,6 +306,10 @@ def _check_signed_headers(
       made for one X-Amz-Target (ListTables) cannot be replayed with another (DescribeLimits), and a
       session token cannot be swapped.
     """
+    names = tuple(headers)  # the header set repeats from request to request: its good verdicts are kept
+    remembered = (names, signed_headers, presigned)
+    if remembered in _HEADER_SETS_SIGNED:
+        return
     if not presigned and "x-amz-date" not in signed_headers and "x-amz-date" in headers:
         raise errors.invalid_signature("'X-Amz-Date' must be a 'SignedHeader' in the AWS Authorization.")
     unsigned = [name for name in headers if name[:6] == "x-amz-" and name not in signed_headers]
@@ -314,6 +318,13 @@ def _check_signed_headers(
             "There were headers present in the request which were not signed: HeadersNotSigned: "
             + ", ".join(sorted(unsigned))
         )
+    if len(_HEADER_SETS_SIGNED) >= _HEADER_SETS_MAX:  # clients choose header names: keep the memory bounded
+        _HEADER_SETS_SIGNED.clear()
+    _HEADER_SETS_SIGNED.add(remembered)
+
+
+_HEADER_SETS_SIGNED: set[tuple[tuple[str, ...], tuple[str, ...], bool]] = set()
+_HEADER_SETS_MAX = 1024
 
 
 def verify(
