@@ -116,15 +116,29 @@ def test_key_made_in_a_break_glass_session_is_break_glass_and_bound_to_its_origi
     assert bound.expires_at == origin["expires"]
 
 
-@pytest.mark.parametrize("origin", [
-    None,
-    {"id": "ASIAORIGIN", "expires": time.time() + 600, "revoked": {"at": 1}},
-    {"id": "ASIAORIGIN", "expires": time.time() - 1},
-])
+@pytest.mark.parametrize("origin", [None, {"id": "ASIAORIGIN", "expires": time.time() + 600, "revoked": {"at": 1}}])
 def test_derived_key_dies_with_its_origin(origin: dict[str, Any] | None) -> None:
     rows = {"ASIAORIGIN": origin} if origin else {}
     row = {"id": "AKIAKEY", "break_glass": {"origin_session": "ASIAORIGIN"}}
     assert not asyncio.run(lineage_bound(row, _record("AKIAKEY"), _lookup(rows))).active
+
+
+def test_derived_key_expires_with_its_origin() -> None:
+    from datetime import UTC, datetime
+
+    from perimeterdb.auth import verify
+
+    origin = {"id": "ASIAORIGIN", "expires": time.time() - 1}
+    row = {"id": "AKIAKEY", "break_glass": {"origin_session": "ASIAORIGIN"}}
+    bound = asyncio.run(lineage_bound(row, _record("AKIAKEY"), _lookup({"ASIAORIGIN": origin})))
+    assert bound.expires_at == origin["expires"]
+    parts = verify.HttpRequestParts("POST", "/", [], {"host": ["h"]}, b"")
+    claim = verify.SignatureClaim(verify.sigv4.CredentialScope("AKIAKEY", datetime.now(UTC).strftime("%Y%m%d"),
+                                                               "us-east-1", "sts", "aws4_request"),
+                                  ("host",), "00", datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ"), None, False)
+    with pytest.raises(ApiError) as exc:
+        verify.verify(parts, claim, bound, service="sts")
+    assert exc.value.code == "ExpiredTokenException"
 
 
 def test_revoked_session_is_inactive_and_ordinary_one_untouched() -> None:
