@@ -122,7 +122,10 @@ class _TypeChecker:
                 raise _serialization(f"class java.lang.String can not be converted to an {java}")
             self._scalar(value, java, lambda v: isinstance(v, int | float))
             if kind in ("integer", "long") and isinstance(value, float):
-                if value != value or value in (float("inf"), float("-inf")):
+                # (JSON numbers past 64 bits arrive as floats: past the Java type's range, or not finite,
+                # they are refused rather than made into integers no 64-bit encoder can write back.)
+                bound = 2**31 if kind == "integer" else 2**63
+                if not -bound <= value < bound:  # also false for NaN
                     raise _serialization(f"class java.lang.Double can not be converted to an {java}")
                 return int(value)
         elif kind == "boolean":

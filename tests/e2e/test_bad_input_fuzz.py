@@ -297,3 +297,43 @@ def test_too_deep_or_too_many_operators_is_a_4xx(
     )
     assert status == 400, payload
     assert needle in payload["message"], payload
+
+
+_RAW_BODIES = [
+    b"[" * 5000 + b"]" * 5000,
+    b'{"a":' * 3000 + b"1" + b"}" * 3000,
+    b'{"Limit": 99999999999999999999999}',
+    b'{"Limit": -1e400}',
+    b'{"Limit": NaN}',
+    b'{"TableName": "\xff\xfe"}',
+    b'{"TableName": "TABLE", "TableName": 5}',
+    b'{"TableName":"TABLE","Key":{"pk":{"S":"\\ud800"}}}',
+    b'{"TableName":"TABLE","Key":{"pk":{"N":"1e999999"}}}',
+    b"\x00" * 10,
+    b'"str"',
+    b"5",
+    b"null",
+    b"[]",
+]
+
+
+@pytest.mark.parametrize(
+    "operation", ["ListTables", "GetItem", "PutItem", "Query", "BatchWriteItem", "CreateTable"]
+)
+def test_raw_bodies_never_crash(server: Any, hash_table: str, operation: str) -> None:
+    """Bodies no SDK would send, signed and unsigned: deep nesting, numbers past 64 bits, bad UTF-8, lone
+    surrogates, repeated members, non-objects. (A number past 64 bits once reached the audit log as an
+    integer it could not write: a 500 with no JSON.)"""
+    key, secret = server.admin_keys()
+    rng = random.Random(operation)
+    bodies = [b.replace(b"TABLE", hash_table.encode()) for b in _RAW_BODIES]
+    bodies += [rng.randbytes(rng.randint(1, 200)) for _ in range(10)]
+    target = {"Content-Type": "application/x-amz-json-1.0", "X-Amz-Target": f"DynamoDB_20120810.{operation}"}
+    for body in bodies:
+        for status, payload in (
+            raw.call(server.endpoint, operation, body, key, secret)[:2],
+            raw.post(server.endpoint, target, body)[:2],
+        ):
+            assert 200 <= status < 500, (operation, body[:80], payload)
+            if status != 200:
+                assert isinstance(payload, dict) and "__type" in payload, (operation, body[:80], payload)
