@@ -216,3 +216,26 @@ def test_several_workers_each_keep_a_chain_and_all_verify(tmp_path: Path) -> Non
                            str(tmp_path / "data")], capture_output=True, text=True, timeout=120)
     report = json.loads(done.stdout)
     assert done.returncode == 0 and report["ok"] and report["writers"] == len(writers) >= 1, report
+
+
+def test_after_kill_9_verify_fails_until_the_server_starts_again(tmp_path: Path) -> None:
+    server = ServerProcess(tmp_path / "data", extra_args=["--durability", "normal"]).start()
+
+    def verify() -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "perimeterdb", "audit", "verify", "--data-dir",
+                               str(tmp_path / "data")], capture_output=True, text=True, timeout=120)
+
+    try:
+        for _ in range(5):
+            server.client("dynamodb").list_tables()
+        server.kill()
+        done = verify()
+        assert done.returncode == 1 and "without a final digest" in done.stdout, done.stdout
+        server.start()
+        server.client("dynamodb").list_tables()  # the first record of the new run seals the old one
+        done = verify()
+        assert done.returncode == 0, done.stdout
+    finally:
+        server.stop()
+    done = verify()
+    assert done.returncode == 0 and "OK: 6 records" in done.stdout, done.stdout
