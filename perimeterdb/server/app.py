@@ -7,6 +7,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from perimeterdb import errors
 from perimeterdb.server import pipeline
 from perimeterdb.server.network import public_origins
 from perimeterdb.server.runtime import Runtime
@@ -77,7 +78,15 @@ class PerimeterApp:
         if too_big:
             response = pipeline.wire.HttpResponse(413, b"", [])
         else:
-            response = await pipeline.handle(self.runtime, request)
+            try:
+                response = await pipeline.handle(self.runtime, request)
+            except Exception:
+                # A bug outside the protocols' own handlers (the audit step, say): still DynamoDB's JSON 500,
+                # not the HTTP server's plain-text one, and the traceback only in the log.
+                log.exception("internal error outside the request handlers")
+                response = pipeline.wire.json_error(
+                    errors.internal(), pipeline.wire.new_request_id(), content_type=pipeline.JSON_10
+                )
         response.headers.append((b"content-length", str(len(response.body)).encode()))
         await send({"type": "http.response.start", "status": response.status, "headers": response.headers})
         await send({"type": "http.response.body", "body": response.body})
