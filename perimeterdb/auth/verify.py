@@ -300,8 +300,8 @@ def _check_signed_headers(
 
     - "the host header (or :authority for HTTP/2) must be included": also in a presigned URL's
       X-Amz-SignedHeaders (checked first, with the date and scope, in ``verify``);
-    - "x-amz-date ... if it is used in the request" must be: when the date comes from that header (a
-      presigned URL carries it in its signed query string instead);
+    - "x-amz-date ... if it is used in the request" must be: when the date comes from that header, or the
+      Date header when that is where it comes from (a presigned URL carries it in its signed query string);
     - "any x-amz-* headers that you plan to include in your request must also be added": so a signature
       made for one X-Amz-Target (ListTables) cannot be replayed with another (DescribeLimits), and a
       session token cannot be swapped.
@@ -310,8 +310,14 @@ def _check_signed_headers(
     remembered = (names, signed_headers, presigned)
     if remembered in _HEADER_SETS_SIGNED:
         return
-    if not presigned and "x-amz-date" not in signed_headers and "x-amz-date" in headers:
-        raise errors.invalid_signature("'X-Amz-Date' must be a 'SignedHeader' in the AWS Authorization.")
+    if not presigned:
+        if "x-amz-date" in headers:
+            if "x-amz-date" not in signed_headers:
+                raise errors.invalid_signature(
+                    "'X-Amz-Date' must be a 'SignedHeader' in the AWS Authorization."
+                )
+        elif "date" not in signed_headers:  # the date came from the Date header: the same rule holds for it
+            raise errors.invalid_signature("'Date' must be a 'SignedHeader' in the AWS Authorization.")
     unsigned = [name for name in headers if name[:6] == "x-amz-" and name not in signed_headers]
     if unsigned:
         raise errors.invalid_signature(

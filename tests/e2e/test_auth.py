@@ -341,3 +341,18 @@ def test_space_separated_authorization_on_an_expired_request_says_expired(server
     status, payload, _ = raw.post(server.endpoint, headers, b"{}")
     assert status == 400 and _type(payload) == "InvalidSignatureException", payload
     assert payload["message"].startswith("Signature expired"), payload
+
+
+def test_a_date_header_must_be_signed_when_it_gives_the_date(server: Any) -> None:
+    from email.utils import formatdate
+
+    signed = {"Content-Type": "application/x-amz-json-1.0", "X-Amz-Target": _TARGET}
+    date = formatdate(usegmt=True)
+    amz_date = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
+    # Signed with the Date header's moment, but with Date left out of SignedHeaders.
+    headers = _hand_signed(server, signed, b"{}")
+    headers["Date"] = date
+    assert "X-Amz-Date" not in headers and amz_date[:8] in headers["Authorization"]
+    status, payload, _ = raw.post(server.endpoint, headers, b"{}")
+    assert status == 400 and _type(payload) == "InvalidSignatureException", payload
+    assert payload["message"] == "'Date' must be a 'SignedHeader' in the AWS Authorization.", payload
