@@ -405,6 +405,8 @@ class AuditLog:
             self._start()
         elif self._size and self._size + len(line) + 120 > self.max_bytes:
             self._rotate()
+        if self._final_written:  # sealed at shutdown, yet still writing: no longer final
+            self._write_digest(final=False, force=True)
         seq = self._seq + 1
         sealed = chain.seal(line, self.writer, seq, self._prev)
         os.write(self._fd, sealed)  # type: ignore[arg-type]

@@ -179,3 +179,15 @@ def test_the_removed_final_digest_of_a_stopped_writer_is_reported(tmp_path: Path
     newest.unlink()
     first = chain.first_fatal(_verify(tmp_path).problems)
     assert first is not None and first.kind == "removed", first
+
+
+def test_a_record_after_the_shutdown_seal_reopens_the_chain(tmp_path: Path) -> None:
+    log = AuditLog(tmp_path, digest_interval=3600)
+    log.write({"eventTime": "2026-01-01T00:00:00Z", "n": 0})
+    log.seal()  # the lifespan shutdown's final digest
+    log.write({"eventTime": "2026-01-01T00:00:01Z", "n": 1})  # a request still in flight elsewhere
+    _crash(log)  # the process ends before close()
+    first = chain.first_fatal(_verify(tmp_path).problems)
+    assert first is not None and "without a final digest" in first.message
+    make_log(tmp_path, records=1)
+    assert _verify(tmp_path).ok
