@@ -142,7 +142,8 @@ def test_receiver_down_alert_stays_queued_is_reported_then_delivered(tmp_path: P
             assert "webhook" in queued[0]["errors"] and "file" in queued[0]["delivered"]
             assert not box.can_deliver(), "the required channel failed its last attempt"
             listed = subprocess.run(
-                [sys.executable, "-c", _ALERTS_CLI, str(tmp_path)], capture_output=True, timeout=60, check=True
+                [sys.executable, "-m", "perimeterdb.cli", "break-glass", "alerts", "--json", "--data-dir",
+                 str(tmp_path)], capture_output=True, timeout=60, check=True,
             )
             assert [a["id"] for a in json.loads(listed.stdout)["undelivered"]] == [alert_id]
             with receiver(port) as hook:
@@ -162,16 +163,6 @@ def test_receiver_down_alert_stays_queued_is_reported_then_delivered(tmp_path: P
     late = [r for r in records if r["eventName"] == "BreakGlassAlertDelivered"]
     assert late and late[0]["additionalEventData"]["alertId"] == alert_id
 
-
-# The CLI's listing, through a temporary registration of the review parsers.
-_ALERTS_CLI = textwrap.dedent("""
-    import argparse, sys
-    from perimeterdb import cli_breakglass_review
-    parser = argparse.ArgumentParser()
-    cli_breakglass_review.add_review_parsers(parser.add_subparsers(dest="command"))
-    args = parser.parse_args(["alerts", "--json", "--data-dir", sys.argv[1]])
-    sys.exit(args.handler(args))
-""")
 
 _DELIVERER = textwrap.dedent("""
     import asyncio, sys, time

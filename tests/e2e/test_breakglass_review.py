@@ -11,7 +11,6 @@ import json
 import secrets
 import subprocess
 import sys
-import textwrap
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -88,19 +87,11 @@ def _start(directory: Path, hook_url: str) -> Lab:
     return Lab(server, key, seed, directory / "data" / "hook.secret")
 
 
-# Until `perimeterdb break-glass` registers them, the review commands run through a temporary registration.
-_CLI = textwrap.dedent("""
-    import argparse, sys
-    from perimeterdb import cli_breakglass_review
-    parser = argparse.ArgumentParser()
-    cli_breakglass_review.add_review_parsers(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(sys.argv[1:])
-    sys.exit(args.handler(args))
-""")
+_CLI = ["-m", "perimeterdb.cli", "break-glass"]
 
 
 def _cli(lab: Lab, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-c", _CLI, *args, "--data-dir", str(lab.server.data_dir)],
+    return subprocess.run([sys.executable, *_CLI, *args, "--data-dir", str(lab.server.data_dir)],
                           capture_output=True, text=True, timeout=60, check=check)
 
 
@@ -198,7 +189,7 @@ def test_unknown_session_and_missing_data(lab: tuple[Lab, Receiver], tmp_path: P
     lab_, _ = lab
     missing = _cli(lab_, "review", "ASIANOSUCHSESSION", check=False)
     assert missing.returncode == 1 and "no break-glass session" in missing.stderr
-    nothing = subprocess.run([sys.executable, "-c", _CLI, "unreviewed", "--data-dir", str(tmp_path / "none")],
+    nothing = subprocess.run([sys.executable, *_CLI, "unreviewed", "--data-dir", str(tmp_path / "none")],
                              capture_output=True, text=True, timeout=60)
     assert nothing.returncode == 1 and "no perimeterdb data" in nothing.stderr
 
