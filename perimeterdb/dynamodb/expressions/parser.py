@@ -107,6 +107,7 @@ class _Parser:
         self.pos = 0
         self.furthest = 0
         self.depth = 0
+        self.too_deep = False
         # Text-only problems, first occurrence of each kind.
         self.redundant_parens = False
         self.unknown_function: str | None = None
@@ -174,6 +175,7 @@ class _Parser:
     def enter(self) -> None:
         self.depth += 1
         if self.depth > MAX_NESTING:
+            self.too_deep = True
             self.pos = len(self.tokens) - 1
             raise self.fail()
 
@@ -496,6 +498,12 @@ def _run_condition(text: str, parameter: str, check_parens: bool) -> Condition:
         node, _ = parser.condition()
         parser.expect_end()
     except _Backtrack:
+        if parser.too_deep:  # nested past MAX_NESTING: what DynamoDB would say is most likely the count
+            count = _token_operator_count(parser.tokens)
+            if count > MAX_OPERATORS:
+                raise parser.error(
+                    f"The expression contains too many operators; operator count: {count}"
+                ) from None
         raise parser.syntax_error() from None
     if not check_parens:
         parser.redundant_parens = False
@@ -509,6 +517,20 @@ def _run_condition(text: str, parameter: str, check_parens: bool) -> Condition:
 
 
 _OPERATORS = (And, Or, Not, Comparison, Between, In, Call)
+_OPERATOR_WORDS = frozenset({"AND", "OR", "NOT", "BETWEEN", "IN"})
+
+
+def _token_operator_count(tokens: list[Token]) -> int:
+    """The operators of an expression too deep to parse, from its tokens alone (a BETWEEN's AND counts)."""
+    count = 0
+    for i, token in enumerate(tokens):
+        if token.kind == "OP" and token.text in _COMPARATORS:
+            count += 1
+        elif token.kind == "NAME":
+            following = tokens[i + 1] if i + 1 < len(tokens) else token
+            if token.text.upper() in _OPERATOR_WORDS or (following.kind == "OP" and following.text == "("):
+                count += 1
+    return count
 
 
 def _operator_count(node: Condition) -> int:
