@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from perimeterdb import cli_audit, cli_breakglass, cli_guardrails, cli_simulate, cli_world
+from perimeterdb import cli_audit, cli_breakglass, cli_guardrails, cli_prove, cli_simulate, cli_world
 from perimeterdb.config import Listener, RequestLimits, Settings
 
 
@@ -248,6 +248,7 @@ def build_parser() -> argparse.ArgumentParser:
     cli_audit.add_parser(commands)
     cli_guardrails.add_parser(commands)
     cli_breakglass.add_parser(commands)  # `break-glass request|approve|requests|revoke|sessions|…`
+    cli_prove.add_parser(commands)  # `prove private|public|not-granted|no-new-access|who-can`
     return parser
 
 
@@ -267,7 +268,7 @@ def _dispatch(argv: list[str] | None) -> int:
         return serve(settings_from_args(args))
     if args.command == "simulate":
         return cli_simulate.run(args)
-    if args.command in ("world", "audit", "guardrails", "break-glass"):
+    if args.command in ("world", "audit", "guardrails", "break-glass", "prove"):
         return int(args.handler(args))
     return 2
 

@@ -8,7 +8,15 @@ docs/prover.md. This package imports nothing of perimeterdb but ``perimeterdb.po
 """
 
 from perimeterdb.prover.check import COUNTEREXAMPLE, HOLDS, UNKNOWN, Counterexample, Result, check
-from perimeterdb.prover.queries import WhoCan, no_new_access, not_granted, private, public, who_can
+from perimeterdb.prover.queries import (
+    WhoCan,
+    no_new_access,
+    no_new_world_access,
+    not_granted,
+    private,
+    public,
+    who_can,
+)
 from perimeterdb.prover.request import Case, Fresh, Origin, Unsupported
 from perimeterdb.prover.solve import available_solvers
 from perimeterdb.prover.world import TABLE_ACTIONS, Account, Endpoint, Principal, Snapshot, Table
@@ -33,6 +41,7 @@ __all__ = [
     "available_solvers",
     "check",
     "no_new_access",
+    "no_new_world_access",
     "not_granted",
     "private",
     "public",

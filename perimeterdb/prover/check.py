@@ -341,9 +341,26 @@ def _replay(
             if found is not None:
                 best, best_model = found, trial
                 break
+    realistic: list[dict[str, Any]] = [{"clock": 1767225600}]  # 2026-01-01T00:00:00Z
+    if space.universe is not None and len(space.universe) > 1:
+        realistic += [
+            {"action": space.universe.index(a)}
+            for a in ("dynamodb:GetItem", "dynamodb:Query", "dynamodb:PutItem", "dynamodb:Scan")
+            if a in space.universe
+        ]
+    realistic.append({"c{i}.session": True, "k.aws:multifactorauthpresent.s": "false"})
+    action_done = False
+    for change in realistic:
+        change = {k.replace("{i}", str(i)): v for k, v in change.items()}
+        if action_done and "action" in change:
+            continue
+        found = attempt({**best_model, **change})
+        if found is not None:
+            best, best_model = found, {**best_model, **change}
+            action_done = action_done or "action" in change
     for key in ("aws:sourceip", "aws:vpcsourceip"):
         a4 = f"k.{key}.a4"
-        if a4 in best_model and best_model.get(f"k.{key}.v4", True):
+        if key in req.symbolic and best_model.get(f"k.{key}.v4", True):
             for option in (0xCB00710A, 0x0A4D0164):  # 203.0.113.10 (TEST-NET-3), 10.77.1.100
                 trial = {**best_model, a4: option, f"k.{key}.v4": True}
                 found = attempt(trial)

@@ -29,7 +29,7 @@ from perimeterdb.prover.request import Case, Fresh, Origin, SymRequest
 from perimeterdb.prover.smt import FALSE, and_, eq, not_, or_, str_lit
 from perimeterdb.prover.world import TABLE_ACTIONS, Snapshot, Table, cases
 
-__all__ = ["WhoCan", "no_new_access", "not_granted", "private", "public", "who_can"]
+__all__ = ["WhoCan", "no_new_access", "no_new_world_access", "not_granted", "private", "public", "who_can"]
 
 
 def _table(snapshot: Snapshot, ref: str) -> Table:
@@ -290,6 +290,90 @@ def _compare(all_cases: list[Case], kind: PolicyKind, *, timeout: float, in_proc
         time.perf_counter() - start,
         answer.solver,
     )
+
+
+def no_new_world_access(
+    old: Snapshot,
+    new: Snapshot,
+    *,
+    any_principal: bool = False,
+    timeout: float = 10.0,
+    in_process: bool = False,
+) -> Result:
+    """Holds iff no request (principal, origin, action on a table of NEW) that NEW allows is denied by OLD
+    (a principal, table or endpoint that OLD lacks counts as denied there)."""
+    from perimeterdb.policy import RequestContext, decide
+    from perimeterdb.prover import solve as solver
+    from perimeterdb.prover.check import Counterexample, _complete, _multi_bounds, creatable, replay_policies
+    from perimeterdb.prover.encode import ActionSpace, allowed
+    from perimeterdb.prover.request import Problem, Unsupported
+
+    start = time.perf_counter()
+    resources = [(t.arn, t.account, t.region, t) for t in new.tables]
+    new_cases = cases(new, resources, any_principal=any_principal)
+    old_resources = [(t.arn, t.account, t.region, old.table(t.arn)) for t in new.tables]
+    old_index = {c.label: c for c in cases(old, old_resources, any_principal=any_principal)}
+    problem = Problem()
+    problem.multi_bound.update(_multi_bounds(new_cases + list(old_index.values())))
+    space = ActionSpace(problem, TABLE_ACTIONS)
+    goals: list[tuple[int, str]] = []
+    pairs: dict[int, tuple[SymRequest, SymRequest | None]] = {}
+    try:
+        for i, case in enumerate(new_cases):
+            req_new = SymRequest(problem, case, i)
+            now = and_(allowed(req_new, space), creatable(req_new), *req_new.constraints)
+            before_case = old_index.get(case.label)
+            req_old = SymRequest(problem, before_case, i) if before_case is not None else None
+            before = (
+                and_(allowed(req_old, space), creatable(req_old), *req_old.constraints) if req_old else FALSE
+            )
+            goal = and_(now, not_(before))
+            if goal != FALSE:
+                goals.append((i, goal))
+                pairs[i] = (req_new, req_old)
+    except Unsupported as exc:
+        return Result("no-new-access (worlds)", UNKNOWN, None, str(exc), time.perf_counter() - start)
+    if not goals:
+        return Result(
+            "no-new-access (worlds)", HOLDS, None, "", time.perf_counter() - start, "", len(new_cases)
+        )
+    texts = [problem.text(g) for _, g in goals]
+    answer = (solver.solve_in_process if in_process else solver.solve)(texts, timeout=timeout)
+    seconds = time.perf_counter() - start
+    if answer.status == "unsat":
+        return Result("no-new-access (worlds)", HOLDS, None, "", seconds, answer.solver, len(new_cases))
+    if answer.status != "sat":
+        return Result("no-new-access (worlds)", UNKNOWN, None, answer.reason, seconds, answer.solver)
+    model = _complete(problem, answer.model)
+    i = goals[int(answer.model.get("#problem", 0))][0]
+    req_new, req_old = pairs[i]
+    principal = req_new.concrete_principal(model)
+    keys = req_new.concrete_keys(model)
+    action = space.name(model)
+    case = req_new.case
+    ctx = RequestContext(principal, action, case.resource, case.resource_account, keys)
+    r_new = decide(ctx, replay_policies(case))
+    r_old_allowed = decide(ctx, replay_policies(req_old.case)).allowed if req_old else False
+    if not r_new.allowed or r_old_allowed:
+        return Result(
+            "no-new-access (worlds)",
+            UNKNOWN,
+            None,
+            "encoding bug: the evaluator does not confirm",
+            seconds,
+            answer.solver,
+        )
+    found = Counterexample(
+        case.label,
+        principal,
+        action,
+        case.resource,
+        case.origin.label,
+        dict(keys.items()),
+        r_new,
+        fresh=isinstance(case.principal, Fresh),
+    )
+    return Result("no-new-access (worlds)", COUNTEREXAMPLE, found, "", seconds, answer.solver, len(new_cases))
 
 
 def _shared(problem: Any, case: Case, index: int, twin: SymRequest) -> SymRequest:
