@@ -132,6 +132,8 @@ async def handle_query(rt: Runtime, req: IncomingRequest, request_id: str) -> wi
             if service == "sts" and action not in sts.ALLOWED_WITH_SESSION_TOKEN:
                 raise qerrors.access_denied(f"Cannot call {action} with session credentials")
         # 5. The input.
+        if action == "AssumeRole":  # a malformed attempt on a break-glass role is flagged and alerted too
+            body = {"RoleArn": params.get("RoleArn")}
         body = codec.decode(service, action, params)
         region = verified.region
 

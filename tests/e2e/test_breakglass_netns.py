@@ -254,6 +254,9 @@ def test_3_blank_or_overlong_justification(lab: Lab) -> None:
     assert len(_assume_alerts(lab, "ops4", "refused")) >= 2
     long, = lab.run("ops4", [_assume(ROLE, "long", Tags=_justify("x" * 257))])
     assert not long["ok"] and long["code"] == "ValidationError", long  # AWS's tag-value limit: 256
+    flagged = lab.alerts(lambda a: a.get("what") == "AssumeRole" and a.get("errorCode") == "ValidationError"
+                         and "ops4" in str(a.get("who")))
+    assert flagged, "a malformed attempt on a break-glass role is alerted too"
 
 
 def test_4_non_ascii_token_code_is_a_validation_error(lab: Lab) -> None:
