@@ -81,6 +81,17 @@ def load_or_create_key(path: Path) -> Ed25519PrivateKey:
     return Ed25519PrivateKey.from_private_bytes(raw)
 
 
+def default_key_path(directory: Path) -> Path:
+    """Where a log opened without ``signing_key`` finds its key: the server's default place (beside
+    ``DATA_DIR/secret.key``, the log being ``DATA_DIR/audit``) when that is where the key is or would be;
+    else inside the log directory. A server started with ``--key-file`` elsewhere keeps its key there: a
+    tool writing to its log must pass that ``signing_key``, or its digests will not verify."""
+    beside = directory.parent / KEY_NAME
+    if beside.exists() or (directory.parent / "secret.key").exists():
+        return beside
+    return directory / KEY_NAME
+
+
 def new_writer_id() -> str:
     return time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()) + "-" + secrets.token_hex(4)
 
@@ -188,7 +199,7 @@ class AuditLog:
         self.digest_interval = digest_interval
         self._lock = threading.Lock()
         directory.mkdir(parents=True, exist_ok=True)
-        self.key_path = signing_key or directory / KEY_NAME
+        self.key_path = signing_key or default_key_path(directory)
         self._key = load_or_create_key(self.key_path)
         self.writer = new_writer_id()
         self.path: Path | None = None  # the current file; made with the first record

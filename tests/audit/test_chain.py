@@ -191,3 +191,18 @@ def test_a_record_after_the_shutdown_seal_reopens_the_chain(tmp_path: Path) -> N
     assert first is not None and "without a final digest" in first.message
     make_log(tmp_path, records=1)
     assert _verify(tmp_path).ok
+
+
+def test_a_tool_writing_to_the_servers_log_signs_with_the_servers_key(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "secret.key").write_bytes(os.urandom(32))
+    server = AuditLog(data / "audit", signing_key=data / KEY_NAME)  # as open_audit makes it
+    server.write({"eventTime": "2026-01-01T00:00:00Z", "n": 0})
+    tool = AuditLog(data / "audit")  # e.g. perimeterdb break-glass revoke
+    tool.write({"eventTime": "2026-01-01T00:00:01Z", "n": 1})
+    tool.close()
+    server.close()
+    assert not (data / "audit" / KEY_NAME).exists()
+    report = chain.verify_directory(data / "audit", _public(data))
+    assert report.ok and report.writers == 2, report.problems
