@@ -27,11 +27,13 @@ from typing import Any
 import orjson
 
 from perimeterdb.errors import ApiError
-from perimeterdb.storage.engine import Decision, Put, RowKey
+from perimeterdb.storage.engine import Decision, Delete, Put, RowKey
 
 SPACE = "breakglass:requests"
 DEFAULT_GRANT_SECONDS = 3600
 PENDING_SECONDS = 24 * 3600  # an unanswered request lapses after a day
+MAX_PENDING_PER_REQUESTER = 5  # a caller cannot flood the approvers (or the storage) with requests
+KEEP_SECONDS = 30 * 24 * 3600  # decided or lapsed requests are deleted after 30 days (the audit log keeps them)
 MAX_LISTED = 1000
 STATUSES = ("pending", "approved", "denied", "consumed", "expired")
 
@@ -103,6 +105,14 @@ def check_text(justification: Any, ticket: Any) -> tuple[str, str | None]:
 async def create(
     engine: Any, caller: Caller, role: Mapping[str, Any], justification: str, ticket: str | None, now: float
 ) -> dict[str, Any]:
+    existing = await list_requests(engine)
+    stale = [_key(r["id"]) for r in existing if float(r["created"]) + KEEP_SECONDS < now]
+    if stale:
+        await engine.atomic(stale, lambda _values: Decision([Delete(k) for k in stale]))
+    pending = [r for r in existing if r["requester"] == caller.principal_arn and effective_status(r, now) == "pending"]
+    if len(pending) >= MAX_PENDING_PER_REQUESTER:
+        raise ApiError("LimitExceededException",
+                       f"You have {len(pending)} pending break-glass requests; wait for a decision first.")
     request_id = "bgr-" + secrets.token_hex(10)
     record = {
         "id": request_id,

@@ -240,7 +240,10 @@ def test_2_get_session_token_mfa_is_not_a_fresh_code(lab: Lab) -> None:
     ])
     assert gst["ok"], gst
     _refused(assumed, "fresh MFA code")
-    assert _assume_alerts(lab, "ops3", "refused")
+    no_mfa, = lab.run("ops3", [_assume(ROLE, "no-mfa", Tags=_justify())])
+    _refused(no_mfa, "is not authorized to perform: sts:AssumeRole")  # the trust policy requires MFA
+    refused = _assume_alerts(lab, "ops3", "refused")
+    assert len(refused) >= 2 and any("fresh MFA code" in a["errorMessage"] for a in refused)
 
 
 def test_3_blank_or_overlong_justification(lab: Lab) -> None:

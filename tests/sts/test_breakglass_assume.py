@@ -247,6 +247,11 @@ def test_two_person_rule_and_one_session_per_grant(tmp_path: Path) -> None:
             await approvals.decide_request(engine, late["id"], _caller("lead"), True, 600, None, now)
             assert await approvals.consume_grant(engine, requester, ROLE["arn"], "S9", now + 601) is None  # lapsed
             assert approvals.shape(late, now + 10**6)["Status"] == "expired"
+            for _ in range(approvals.MAX_PENDING_PER_REQUESTER):
+                await approvals.create(engine, _caller("spammer"), ROLE, "again", None, now)
+            with pytest.raises(ApiError) as flood:
+                await approvals.create(engine, _caller("spammer"), ROLE, "again", None, now)
+            assert flood.value.code == "LimitExceededException"
         finally:
             engine.close()
 
@@ -266,3 +271,105 @@ def test_created_during_lists_by_origin_and_by_session(tmp_path: Path) -> None:
     root, child = asyncio.run(go())
     assert [(e["kind"], e["name"]) for e in root] == [("user", "ghost"), ("table", "copy")]
     assert [(e["kind"], e["name"], e["originSessionId"]) for e in child] == [("table", "copy", "ASIAROOT")]
+
+
+# --- AssumeRole in process: the alert is queued before the credentials exist, or nothing is minted ----------
+
+
+class _Outbox:
+    """Stands in for the durable outbox: records what is queued and what existed at that moment."""
+
+    def __init__(self, store: IdentityStore, healthy: bool = True, broken: bool = False) -> None:
+        self.store, self.healthy, self.broken = store, healthy, broken
+        self.queued: list[tuple[dict[str, Any], bool]] = []
+
+    async def enqueue(self, alert: dict[str, Any]) -> str:
+        if self.broken:
+            raise OSError("disk full")
+        session = alert.get("sessionId")
+        exists = bool(session) and await self.store.get_global("meta:sts-sessions", session) is not None
+        self.queued.append((alert, exists))
+        return "a1"
+
+    def can_deliver(self) -> bool:
+        return self.healthy
+
+
+class _Sink:
+    def __init__(self, outbox: _Outbox) -> None:
+        self.outbox = outbox
+
+
+def _glass_setup(store: IdentityStore, settings: dict[str, Any]) -> tuple[Principal, bytes, str]:
+    import base64
+    import json
+
+    from perimeterdb.auth import totp
+    from perimeterdb.iam import mfa, roles, users
+    from perimeterdb.world.identities import ROLES, account_key
+    from tests.sts.conftest import call, root
+
+    account = asyncio.run(store.create_account("prod", "us-east-1", "222222222222"))
+    asyncio.run(users.create_user(call(store, root(account), {"UserName": "oncall"})))
+    made = asyncio.run(mfa.create_virtual_mfa_device(call(store, root(account), {"VirtualMFADeviceName": "oncall"})))
+    serial = made["VirtualMFADevice"]["SerialNumber"]
+    seed = base64.b32decode(made["VirtualMFADevice"]["Base32StringSeed"])
+    step = totp.time_step() - 5
+    asyncio.run(mfa.enable_mfa_device(call(store, root(account), {
+        "UserName": "oncall", "SerialNumber": serial,
+        "AuthenticationCode1": totp.hotp(seed, step), "AuthenticationCode2": totp.hotp(seed, step + 1)})))
+    user = asyncio.run(store.get_user(account, "oncall"))
+    trust = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"AWS": user["arn"]},
+                                                     "Action": ["sts:AssumeRole", "sts:TagSession"]}]}
+    asyncio.run(roles.create_role(call(store, root(account), {"RoleName": "emergency",
+                                                              "AssumeRolePolicyDocument": json.dumps(trust)})))
+    key = account_key(ROLES, account, "emergency")
+
+    def mark(values: list[dict[str, Any] | None]) -> tuple[list[Any], None]:
+        role = values[0]
+        assert role is not None
+        role["break_glass"] = settings
+        return [(key, role)], None
+
+    asyncio.run(store.write([key], mark))
+    principal = Principal(arn=user["arn"], principal_arn=user["arn"], account=account, kind="User",
+                          userid=user["user_id"], username="oncall", access_key_id="AKIAONCALL")
+    return principal, seed, serial
+
+
+def _assume_in_process(store: IdentityStore, principal: Principal, seed: bytes, serial: str) -> dict[str, Any]:
+    from perimeterdb.auth import totp
+    from perimeterdb.sts import assume_role
+    from tests.sts.conftest import call
+
+    params = {"RoleArn": "arn:aws:iam::222222222222:role/emergency", "RoleSessionName": "inc",
+              "SerialNumber": serial, "TokenCode": totp.totp(seed), "Tags": JUSTIFIED}
+    return asyncio.run(assume_role.assume_role(call(store, principal, params)))  # type: ignore[no-any-return]
+
+
+def test_alert_is_queued_before_the_session_exists(store: IdentityStore) -> None:
+    from perimeterdb.breakglass import alerting
+
+    principal, seed, serial = _glass_setup(store, {"fail_closed": True})
+    outbox = _Outbox(store)
+    alerting.register(store.engine, _Sink(outbox))
+    out = _assume_in_process(store, principal, seed, serial)
+    (alert, existed), = outbox.queued
+    assert alert["outcome"] == "granted" and alert["sessionId"] == out["Credentials"]["AccessKeyId"]
+    assert existed is False, "the alert was queued before the credentials were minted"
+
+
+@pytest.mark.parametrize("healthy,broken,text", [(False, False, "fails closed"), (True, True, "could not be queued")])
+def test_no_alert_no_session(store: IdentityStore, healthy: bool, broken: bool, text: str) -> None:
+    from perimeterdb.breakglass import alerting
+    from perimeterdb.world.identities import SESSIONS
+
+    principal, seed, serial = _glass_setup(store, {"fail_closed": True})
+    outbox = _Outbox(store, healthy=healthy, broken=broken)
+    alerting.register(store.engine, _Sink(outbox))
+    with pytest.raises(ApiError) as exc:
+        _assume_in_process(store, principal, seed, serial)
+    assert exc.value.code == "AccessDenied" and text in exc.value.message
+    assert asyncio.run(store.list_global(SESSIONS)) == []
+    if not broken:
+        assert [a["outcome"] for a, _ in outbox.queued] == ["refused"]  # the refusal itself is alerted
