@@ -212,6 +212,7 @@ class AlertOutbox:
         """Deliver queued alerts until cancelled: woken by ``enqueue`` in this process, else every second."""
         self._wake = asyncio.Event()
         while not self._stopped:
+            self._wake.clear()  # before the round: an alert queued during it wakes the next one at once
             delay = POLL_SECONDS
             try:
                 delay = min(delay, await self.deliver_due())
@@ -223,7 +224,6 @@ class AlertOutbox:
                 await asyncio.wait_for(self._wake.wait(), timeout=max(delay, 0.05))
             except TimeoutError:
                 pass
-            self._wake.clear()
 
     def stop(self) -> None:
         self._stopped = True
