@@ -138,6 +138,15 @@ def test_an_scp_denied_iam_call_names_the_scp_statement(lab: Lab) -> None:
     decisions = record["additionalEventData"]["decisions"]
     assert decisions and decisions[0]["action"] == "iam:CreateUser" and decisions[0]["decision"] != "Allow"
     assert {"kind": "scp", "sid": "DenyCreateUser"}.items() <= decisions[0]["determining"][0].items(), decisions
+    # STS: an AssumeRole the trust policy denies (no MFA) carries its decision.
+    with pytest.raises(ClientError):
+        lab.client("oncall", "sts").assume_role(RoleArn=f"arn:aws:iam::{PROD}:role/emergency",
+                                                RoleSessionName="nomfa",
+                                                Tags=[{"Key": "justification", "Value": "INC-1"}])
+    assumed = [r for r in lab.records() if r["eventName"] == "AssumeRole"][-1]
+    assert assumed["errorCode"] == "AccessDenied"
+    assert any(d["action"] == "sts:AssumeRole" and d["decision"] != "Allow"
+               for d in assumed["additionalEventData"]["decisions"]), assumed
     # Allowed IAM, STS and Organizations calls carry theirs too.
     iam.list_users()
     lab.client("platform", "organizations").describe_organization()
@@ -181,6 +190,25 @@ def test_an_anonymous_flood_erases_nothing_and_the_log_verifies(lab: Lab) -> Non
     # While the server runs, the log verifies (the newest records are chained, not yet sealed).
     done = lab.cli("verify")
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_a_huge_unsigned_body_makes_a_small_record(lab: Lab) -> None:
+    time.sleep(1.1)  # a new second: the flood's sampling window is over
+    body = json.dumps({"TableName": "x" * (5 * 1024 * 1024), "Key": {"pk": {"S": "y" * 100_000}}}).encode()
+    conn = http.client.HTTPConnection("127.0.0.1", lab.server.port, timeout=60)
+    try:
+        conn.request("POST", "/", body=body, headers={
+            "X-Amz-Target": "DynamoDB_20120810.GetItem", "Content-Type": "application/x-amz-json-1.0",
+            "User-Agent": "huge-body"})
+        response = conn.getresponse()
+        response.read()
+    finally:
+        conn.close()
+    assert 400 <= response.status < 500
+    record = [r for r in lab.records() if r.get("userAgent") == "huge-body"][-1]
+    assert record["requestParameters"]["omitted"] is True and record["userIdentity"] == {"type": "Unknown"}
+    audit = lab.server.data_dir / "audit"
+    assert max(p.stat().st_size for p in audit.glob("audit-*.log")) <= 64 * 1024
 
 
 def test_verify_after_stop_and_a_changed_byte_fails(lab: Lab) -> None:
