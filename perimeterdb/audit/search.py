@@ -114,6 +114,8 @@ def break_glass_sessions(records: Iterable[dict[str, Any]]) -> list[BreakGlassSe
         if not record.get("breakGlass"):
             continue
         extra = record.get("additionalEventData") or {}
+        if record.get("errorCode") and extra.get("breakGlassAssumption"):
+            continue  # a refused attempt (alerted and audited) opened no session
         if record.get("eventName") == "BreakGlassAssumeRole" or extra.get("breakGlassAssumption"):
             key = extra.get("sessionAccessKeyId") or extra.get("sessionArn") or record["eventID"]
             s = sessions.setdefault(
