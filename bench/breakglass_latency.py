@@ -18,6 +18,7 @@ import asyncio
 import base64
 import json
 import secrets
+import shutil
 import statistics
 import sys
 import tempfile
@@ -87,6 +88,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--users", type=int, default=30)
     parser.add_argument("--revocations", type=int, default=5)
+    parser.add_argument("--keep", action="store_true", help="keep the scratch directory (data, logs, alerts)")
     args = parser.parse_args()
     scratch = Path(tempfile.mkdtemp(prefix="bg-bench-"))
     keys = {f"u{i}": {"id": f"AKIABGBENCH{i:0>9}"[:20], "secret": secrets.token_urlsafe(30)[:40]}
@@ -128,6 +130,10 @@ def main() -> int:
         asyncio.run(_revocations(server, keys, seeds, args.revocations))
     finally:
         server.stop()
+        if args.keep:
+            print(f"scratch directory kept: {scratch}")
+        else:
+            shutil.rmtree(scratch, ignore_errors=True)
     return 0
 
 
