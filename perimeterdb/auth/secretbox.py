@@ -60,10 +60,13 @@ class SecretBox:
             if not create:
                 raise KeyFileError(f"the key file {key_file} does not exist")
             _write_private(key_file, secrets.token_bytes(32))
-        mode = key_file.stat().st_mode & 0o777
-        if mode & 0o077:
-            os.chmod(key_file, 0o600)
-        key = key_file.read_bytes()
+        try:
+            mode = key_file.stat().st_mode & 0o777
+            if mode & 0o077:
+                os.chmod(key_file, 0o600)
+            key = key_file.read_bytes()
+        except OSError as exc:
+            raise KeyFileError(f"the key file {key_file} cannot be read ({exc.strerror or exc})") from None
         if len(key) != 32:
             raise KeyFileError(f"the key file {key_file} must hold exactly 32 bytes (it holds {len(key)})")
         self._aead = AESGCM(key)

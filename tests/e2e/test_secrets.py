@@ -63,6 +63,7 @@ def test_a_missing_or_foreign_key_file_stops_the_server(tmp_path: Path) -> None:
     short = tmp_path / "short.key"
     short.write_bytes(b"x" * 7)
     _refused(_serve_once(data, "--key-file", str(short)), "32 bytes")
+    _refused(_serve_once(data, "--key-file", str(tmp_path)), "cannot be read")  # a directory
 
     # The right key, from another volume: the old access key works again.
     moved = tmp_path / "volume" / "secret.key"
