@@ -110,6 +110,15 @@ async def simulate(
         ctx, response = await runtime.authorizer.decide(
             principal, action, resource, origin, region, extra_keys=context
         )
+        from perimeterdb.iam import guardrail
+
+        # The server puts IAM calls on sealed roles to the sealed break-glass guardrail first (iam/guardrail.py).
+        sealed = await guardrail.evaluate(
+            principal, action, resource, runtime.identities, runtime.authorizer.organizations,
+            region=region, source_ip=origin.source_ip,
+        )
+        if sealed is not None and sealed[1].decision.value == "ExplicitDeny":
+            ctx, response = sealed
         from perimeterdb import policy
 
         result: dict[str, Any] = {

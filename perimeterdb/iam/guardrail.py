@@ -140,6 +140,27 @@ async def check(
     """Raise AccessDenied when the guardrail denies this IAM request; the Response when it was decided
     by the guardrail (allowed: a platform principal or the management account), None when it does not
     apply."""
+    found = await evaluate(principal, action, resource, store, organizations, region=region, source_ip=source_ip)
+    if found is None:
+        return None
+    shown, response = found
+    if response.decision is policy.Decision.EXPLICIT_DENY:
+        raise errors.access_denied(policy.access_denied_message(shown, response))
+    return response
+
+
+async def evaluate(
+    principal: Principal,
+    action: str,
+    resource: str,
+    store: Any,
+    organizations: Any = None,
+    *,
+    region: str = "us-east-1",
+    source_ip: str = "127.0.0.1",
+) -> tuple[policy.RequestContext, Response] | None:
+    """The guardrail's decision on this IAM request (with the context as the caller asked it, for the
+    message), or None when it does not apply (not a guarded action, or nothing sealed is touched)."""
     if action not in GUARDED_ACTIONS:
         return None
     registry = await load_registry(store.engine)
@@ -169,8 +190,5 @@ async def check(
         region=region,
         source_ip=source_ip,
     )
-    if response.decision is policy.Decision.EXPLICIT_DENY:
-        shown = policy.RequestContext(info, action, resource, principal.account, ctx.keys)
-        raise errors.access_denied(policy.access_denied_message(shown, response))
-    return response
+    return policy.RequestContext(info, action, resource, principal.account, ctx.keys), response
 

@@ -345,3 +345,16 @@ def test_holes_on_validate_and_in_simulate(lab: Lab, tmp_path: Path) -> None:
     assert json.loads(sealed.stdout)["perimeter_exception"] == {
         "principal_arn": EMERGENCY, "sealed_break_glass": True, "hole": False,
         "statements": json.loads(sealed.stdout)["perimeter_exception"]["statements"]}
+
+
+def test_simulate_explains_the_guardrail_as_the_server_decides(lab: Lab) -> None:
+    def simulate(resource: str) -> dict[str, Any]:
+        done = lab.cli("simulate", "--data-dir", str(lab.server.data_dir), "--json", "--principal",
+                       f"arn:aws:iam::{PROD}:user/team-admin", "--action", "iam:DeleteRole", "--resource", resource)
+        return dict(json.loads(done.stdout))
+
+    result = simulate(f"arn:aws:iam::{PROD}:role/EMERGENCY")
+    assert result["decision"] == "ExplicitDeny"
+    assert [(s["kind"], s["sid"]) for s in result["determining"]] == [("guardrail", "ProtectSealedBreakGlassRoles")]
+    assert result["message"].endswith(f"on resource: arn:aws:iam::{PROD}:role/EMERGENCY {SCP_DENY}")
+    assert simulate(f"arn:aws:iam::{PROD}:role/feature-team")["decision"] == "Allow"
