@@ -78,11 +78,11 @@ def _world(directory: Path, key: dict[str, str], seed: str, hook_url: str) -> Pa
     return path
 
 
-def _start(directory: Path, hook_url: str) -> Lab:
+def _start(directory: Path, hook_url: str, *extra: str) -> Lab:
     key = {"id": f"AKIAPDBREVIEW{secrets.randbelow(10**7):07d}", "secret": secrets.token_urlsafe(30)[:40]}
     seed = base64.b32encode(secrets.token_bytes(20)).decode().rstrip("=")
     world = _world(directory, key, seed, hook_url)
-    server = ServerProcess(directory / "data", extra_args=["--world", str(world), "--durability", "normal"])
+    server = ServerProcess(directory / "data", extra_args=["--world", str(world), "--durability", "normal", *extra])
     server.start(timeout=30)
     return Lab(server, key, seed, directory / "data" / "hook.secret")
 
@@ -206,7 +206,9 @@ def test_kill_9_after_assume_role_still_delivers_the_alert(tmp_path: Path) -> No
                 lambda: any(a["alert"].get("sessionId") == creds["AccessKeyId"] for a in _alerts(hook)),
                 timeout=30,
             )
-            assert got, "the alert queued before the credentials were returned is delivered after restart"
+            log = (lab.server.log_path or Path()).read_text()[-3000:]
+            assert got, ("the alert queued before the credentials were returned is delivered after restart",
+                         [(r.status, r.body[:300]) for r in hook.received], log)
             grant = next(r for r in hook.accepted()
                          if json.loads(r.body)["alert"].get("sessionId") == creds["AccessKeyId"])
             secret = lab.secret_file.read_bytes().strip()
@@ -214,3 +216,22 @@ def test_kill_9_after_assume_role_still_delivers_the_alert(tmp_path: Path) -> No
             assert json.loads(grant.body)["alert"]["outcome"] == "granted"
     finally:
         lab.server.stop()
+
+
+def test_two_workers_deliver_every_alert_once_and_never_together(tmp_path: Path) -> None:
+    with receiver(delay=0.05) as hook:
+        lab = _start(tmp_path, hook.url, "--workers", "2")
+        try:
+            creds = lab.break_glass("workers")
+            for n in range(30):  # a client (a connection) each: the kernel spreads them over both workers
+                with pytest.raises(ClientError):
+                    lab.client("dynamodb", creds).get_item(TableName=f"none-{n}", Key={"pk": {"S": "a"}})
+            expected = 31  # the grant and one alert per request
+            assert hook.wait_for(lambda: len({a["id"] for a in _alerts(hook)}) >= expected, timeout=60)
+            time.sleep(2.5)  # both processes polled the outbox again
+            ids = [a["id"] for a in _alerts(hook)]
+            assert not hook.overlaps, f"an alert was delivered by two processes at once: {hook.overlaps}"
+            assert len(ids) == len(set(ids)) == expected, "each alert once (the lease holds while delivering)"
+            assert "no undelivered" in _cli(lab, "alerts").stdout
+        finally:
+            lab.server.stop()
