@@ -47,7 +47,7 @@ class QueryCall:
         async def authorize(action: str, resource: str) -> None:
             from perimeterdb.iam import guardrail
 
-            await guardrail.check(
+            found = await guardrail.evaluate(
                 self.principal,
                 action,
                 resource,
@@ -56,6 +56,12 @@ class QueryCall:
                 region=self.region,
                 source_ip=getattr(self.origin, "source_ip", None) or "127.0.0.1",
             )
+            if found is not None:
+                shown, response = found
+                note = getattr(self.authorizer, "note", None)
+                if note is not None:  # the audit record names the guardrail's statement
+                    note(guardrail.GuardrailDecision(action, resource, response))
+                guardrail.raise_if_denied(shown, response)
             await hook(action, resource)
 
         return authorize
@@ -121,7 +127,8 @@ def paginate(items: list[Any], params: dict[str, Any], result_key: str) -> dict[
 
 def check_document(text: str, kind: PolicyKind, limit: int, quota: str) -> str:
     """Validate a policy document with the policy engine; IAM's size quota counts non-whitespace chars."""
-    from perimeterdb.policy.parse import PolicyParseError, parse_policy
+    from perimeterdb.policy.parse import PolicyParseError
+    from perimeterdb.policy.stored import check_policy
 
     size = sum(1 for ch in text if not ch.isspace())
     if size > limit:
@@ -131,7 +138,7 @@ def check_document(text: str, kind: PolicyKind, limit: int, quota: str) -> str:
     except ValueError:
         raise errors.malformed_policy("Syntax errors in policy.") from None
     try:
-        parse_policy(text, kind)
+        check_policy(text, kind)  # parsed and compiled, as the authorizer will
     except PolicyParseError as exc:
         where = f" ({exc.path})" if exc.path else ""
         raise errors.malformed_policy(f"{exc.message}{where}") from None
