@@ -165,15 +165,41 @@ def _enumerate_match(
     terms = [lit for text, lit in parts if text == _TERM]
     if len(terms) > 2 or len(subject) > 256:
         raise Unsupported("a pattern with more than two free variables (or a very long subject)")
-    subs = sorted({subject[i:j] for i in range(len(subject) + 1) for j in range(i, len(subject) + 1)})
+    n = len(subject)
+    first = next(k for k, (text, _) in enumerate(parts) if text == _TERM)
+    last = max(k for k, (text, _) in enumerate(parts) if text == _TERM)
+    before = parts[:first]
+    after = parts[last + 1 :]
+    # Where the first variable starts / the last one ends is fixed when the text around it has no wildcard.
+    if all(lit or ("*" not in t and "?" not in t) for t, lit in before):
+        prefix = "".join(t for t, _ in before)
+        starts = [len(prefix)] if subject.startswith(prefix) else []
+    else:
+        starts = list(range(n + 1))
+    if all(lit or ("*" not in t and "?" not in t) for t, lit in after):
+        suffix = "".join(t for t, _ in after)
+        ends = [n - len(suffix)] if subject.endswith(suffix) else []
+    else:
+        ends = list(range(n + 1))
+    # A necessary condition, cheap: the text around the variables matches with every wildcard read as
+    # ".*"/"." (a superset of what any segment rule allows); only then is the exact pattern built.
+    if len(starts) > 1:
+        relaxed = compiled(glob_regex([(t, bool(lit)) for t, lit in before]))
+        starts = [i for i in starts if relaxed.fullmatch(subject[:i]) is not None]
+    if len(ends) > 1:
+        relaxed = compiled(glob_regex([(t, bool(lit)) for t, lit in after]))
+        ends = [j for j in ends if relaxed.fullmatch(subject[j:]) is not None]
     options: list[str] = []
     if len(terms) == 1:
+        subs = sorted({subject[i:j] for i in starts for j in ends if i <= j})
         for s in subs:
             if matches(_substitute(parts, [s])):
                 options.append(eq(terms[0], str_lit(s)))
     else:
-        for s1 in subs:
-            for s2 in subs:
+        firsts = sorted({subject[i:j] for i in starts for j in range(i, n + 1)})
+        seconds = sorted({subject[i:j] for j in ends for i in range(0, j + 1)})
+        for s1 in firsts:
+            for s2 in seconds:
                 if matches(_substitute(parts, [s1, s2])):
                     options.append(and_(eq(terms[0], str_lit(s1)), eq(terms[1], str_lit(s2))))
     return or_(options)
