@@ -171,6 +171,38 @@ def test_the_admin_deletes_a_table_whose_policy_is_broken(solo: ServerProcess) -
     assert "bricked-too" not in ddb.list_tables()["TableNames"]
 
 
+def test_a_broken_identity_policy_denies_its_principal_until_an_administrator_fixes_it(solo: ServerProcess) -> None:
+    iam = solo.client("iam")
+    account = solo.client("sts").get_caller_identity()["Account"]
+    iam.create_user(UserName="broken-id")
+    iam.put_user_policy(UserName="broken-id", PolicyName="p", PolicyDocument=_doc(
+        {"Effect": "Allow", "Action": "dynamodb:ListTables", "Resource": "*"}))
+    key = iam.create_access_key(UserName="broken-id")["AccessKey"]
+    user = _client(solo, key["AccessKeyId"], key["SecretAccessKey"])
+    assert isinstance(user.list_tables()["TableNames"], list)
+    bad = _doc({"Effect": "Allow", "Action": "dynamodb:ListTables", "Resource": "*", "Condition": BAD_CONDITION})
+    with pytest.raises(ClientError) as exc:
+        iam.put_user_policy(UserName="broken-id", PolicyName="p", PolicyDocument=bad)
+    assert _error(exc)[:2] == ("MalformedPolicyDocument", 400)
+
+    def change(record: dict[str, Any]) -> dict[str, Any]:
+        record["inline"]["p"] = bad
+        return record
+
+    _rewrite(solo, "meta:iam-users", b"broken-id", change)
+    with pytest.raises(ClientError) as exc:
+        user.list_tables()
+    code, status, message = _error(exc)
+    assert (code, status) == ("AccessDeniedException", 400)
+    assert message.startswith(f"User: arn:aws:iam::{account}:user/broken-id is not authorized to perform: "
+                              "dynamodb:ListTables")
+    assert "with an explicit deny in an identity-based policy" in message
+    iam.delete_user_policy(UserName="broken-id", PolicyName="p")  # the administrator is not affected
+    iam.put_user_policy(UserName="broken-id", PolicyName="p", PolicyDocument=_doc(
+        {"Effect": "Allow", "Action": "dynamodb:ListTables", "Resource": "*"}))
+    assert isinstance(user.list_tables()["TableNames"], list)
+
+
 # --- an organization: a broken SCP ---------------------------------------------------------------------
 
 
