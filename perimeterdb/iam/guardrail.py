@@ -19,6 +19,7 @@ as the sealed role it collides with; the message shows the resource the caller a
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -44,6 +45,15 @@ _ALLOW_IDENTITY = policy.load_policy(
     _EVERYTHING, PolicyKind.IDENTITY, PolicyRef(KIND, "perimeterdb-guardrail-allow-all")
 )
 _compiled: dict[str, tuple[CompiledPolicy, ...]] = {}
+
+
+@dataclass(frozen=True, slots=True)
+class GuardrailDecision:
+    """What the audit record lists for a request the guardrail decided (the shape of ``authz.Decided``)."""
+
+    action: str
+    resource: str
+    response: Response
 
 
 def compiled_guardrail(registry: Registry, policy_arns: tuple[str, ...] = ()) -> tuple[CompiledPolicy, ...]:
@@ -143,10 +153,14 @@ async def check(
     found = await evaluate(principal, action, resource, store, organizations, region=region, source_ip=source_ip)
     if found is None:
         return None
-    shown, response = found
+    raise_if_denied(*found)
+    return found[1]
+
+
+def raise_if_denied(shown: policy.RequestContext, response: Response) -> None:
+    """IAM's AccessDenied, AWS's message for an SCP's explicit deny, when the guardrail denied."""
     if response.decision is policy.Decision.EXPLICIT_DENY:
         raise errors.access_denied(policy.access_denied_message(shown, response))
-    return response
 
 
 async def evaluate(

@@ -75,6 +75,10 @@ class _NotingAuthorizer:
     def __getattr__(self, name: str) -> Any:
         return getattr(self._inner, name)
 
+    def note(self, decided: Any) -> None:
+        """Record a decision made outside the authorizer (the sealed-role guardrail, iam/guardrail.py)."""
+        self._noted.notes.setdefault("decisions", []).append(decided)
+
     async def authorize(self, principal: Any, action: str, resource: str, origin: Any, region: str,
                         call: Any = None, **context: Any) -> Any:
         return await self._inner.authorize(

@@ -203,6 +203,9 @@ def test_refusals_are_audited_with_the_reason(lab: Lab) -> None:
     tagged = [r for r in records if r.get("eventName") == "TagRole" and r.get("errorCode") == "AccessDenied"]
     assert tagged and SCP_DENY in tagged[-1]["errorMessage"]
     assert tagged[-1]["userIdentity"]["arn"] == f"arn:aws:iam::{PROD}:user/team-admin"
+    (decision,) = tagged[-1]["additionalEventData"]["decisions"]  # why: the guardrail's statement
+    assert decision["decision"] == "ExplicitDeny" and decision["resource"] == EMERGENCY
+    assert [(d["kind"], d["sid"]) for d in decision["determining"]] == [("guardrail", "ProtectSealedBreakGlassRoles")]
 
 
 @pytest.mark.skipif(shutil.which("aws") is None, reason="the AWS CLI is not installed")
