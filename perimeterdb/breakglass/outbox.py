@@ -15,8 +15,9 @@ How to reach it: ``runtime.breakglass_outbox``; the audit log's ``BreakGlass`` o
 minting credentials, and refuse the assumption when it raises. A crash after ``enqueue`` loses nothing:
 the alert is delivered after restart.
 
-Delivery: the alert's channels are fixed when it is queued (the names configured then). Each queued alert is
-taken under a lease (owner and expiry in the alert's row, taken with an atomic read-decide-write), so with
+Delivery: the alert's channels are fixed when it is queued (the names configured then). Queued alerts are
+taken in batches (up to 64: one write leases them, one records the outcomes; up to 8 deliveries in flight),
+each under a lease (owner and expiry in the alert's row, taken with an atomic read-decide-write), so with
 several ``--workers`` only one process delivers a given alert at a time; a process that dies holding a lease
 lets it expire (``lease_seconds``, default 30) and another, or the restarted server, takes over. Delivery is
 at least once: a receiver deduplicates on the alert id (``X-PerimeterDB-Alert-Id``, and ``id`` in the
@@ -59,6 +60,8 @@ SETTINGS_ROW = RowKey("meta:break-glass", b"", b"settings", b"")  # world/breakg
 POLL_SECONDS = 1.0
 SETTINGS_TTL = 2.0
 BACKOFF_BASE = 0.5
+BATCH = 64  # alerts leased and settled per storage write
+MAX_CONCURRENT = 8  # deliveries in flight at once per process
 
 
 @dataclass(frozen=True, slots=True)
@@ -231,132 +234,156 @@ class AlertOutbox:
             self._wake.set()
 
     async def deliver_due(self) -> float:
-        """One round: deliver every queued alert that is due and not leased by another process. Returns
-        the seconds until the next one is due (at most POLL_SECONDS)."""
+        """One round: deliver every queued alert that is due and not leased by another process, a batch at a
+        time (one write takes the batch's leases, one records its outcomes). Returns the seconds until the
+        next one is due (at most POLL_SECONDS)."""
         await self._configure()
         await self._refresh_health()
         now = time.time()
         soonest = POLL_SECONDS
         after: RowKey | None = None
         while True:
-            rows = await self.engine.scan(PENDING, after=after, limit=128)
+            rows = await self.engine.scan(PENDING, after=after, limit=BATCH)
+            due: list[str] = []
             for row in rows:
                 state = orjson.loads(row.value)
                 lease = state.get("lease") or {}
                 if state["next"] > now:
                     soonest = min(soonest, state["next"] - now)
-                    continue
-                if lease and lease.get("owner") != self.owner and lease.get("until", 0) > now:
+                elif lease and lease.get("owner") != self.owner and lease.get("until", 0) > now:
                     soonest = min(soonest, lease["until"] - now)
-                    continue
-                await self._deliver_one(state["id"])
-            if len(rows) < 128:
+                else:
+                    due.append(state["id"])
+            if due:
+                await self._deliver_batch(due)
+            if len(rows) < BATCH:
                 return soonest
             after = rows[-1].key
 
-    async def _take_lease(self, alert_id: str) -> dict[str, Any] | None:
-        key = _row(PENDING, alert_id)
+    async def _take_leases(self, alert_ids: Sequence[str]) -> list[dict[str, Any]]:
+        """Lease the alerts that are still queued, due and not leased by another process (one atomic write)."""
+        keys = [_row(PENDING, i) for i in alert_ids]
         now = time.time()
         until = now + self._policy.lease_seconds
         owner = self.owner
 
         def decide(values: list[bytes | None]) -> Decision:
-            if values[0] is None:
-                return Decision((), None)  # delivered meanwhile by another process
-            state = orjson.loads(values[0])
-            lease = state.get("lease") or {}
-            if lease and lease.get("owner") != owner and lease.get("until", 0) > now:
-                return Decision((), None)
-            if state["next"] > now:
-                return Decision((), None)
-            state["lease"] = {"owner": owner, "until": until}
-            return Decision([Put(key, orjson.dumps(state))], state)
+            changes, taken = [], []
+            for key, raw in zip(keys, values, strict=True):
+                if raw is None:
+                    continue  # delivered meanwhile by another process
+                state = orjson.loads(raw)
+                lease = state.get("lease") or {}
+                if (lease and lease.get("owner") != owner and lease.get("until", 0) > now) or state["next"] > now:
+                    continue
+                state["lease"] = {"owner": owner, "until": until}
+                changes.append(Put(key, orjson.dumps(state)))
+                taken.append(state)
+            return Decision(changes, taken)
 
-        result: dict[str, Any] | None = await self.engine.atomic([key], decide)
-        return result
+        taken: list[dict[str, Any]] = await self.engine.atomic(keys, decide)
+        return taken
 
-    async def _deliver_one(self, alert_id: str) -> None:
-        state = await self._take_lease(alert_id)
-        if state is None:
+    async def _deliver_batch(self, alert_ids: Sequence[str]) -> None:
+        states = await self._take_leases(alert_ids)
+        if not states:
             return
-        envelope = state["envelope"].encode()
-        todo = [n for n in state["channels"] if n not in state["delivered"]]
+        gate = asyncio.Semaphore(MAX_CONCURRENT)
 
-        async def attempt(name: str) -> tuple[str, str | None]:
+        async def attempt(alert_id: str, envelope: bytes, name: str) -> tuple[str, str, str | None]:
             channel = self._channels.get(name)
             if channel is None:
-                return name, f"channel {name!r} is no longer configured"
-            try:
-                await asyncio.to_thread(channel.deliver, envelope, alert_id)
-            except channel_mod.DeliveryError as exc:
-                return name, str(exc)
-            except Exception as exc:  # a channel bug must not lose the alert either
-                return name, f"{type(exc).__name__}: {exc}"
-            return name, None
+                return alert_id, name, f"channel {name!r} is no longer configured"
+            async with gate:
+                try:
+                    await asyncio.to_thread(channel.deliver, envelope, alert_id)
+                except channel_mod.DeliveryError as exc:
+                    return alert_id, name, str(exc)
+                except Exception as exc:  # a channel bug must not lose the alert either
+                    return alert_id, name, f"{type(exc).__name__}: {exc}"
+            return alert_id, name, None
 
-        outcomes = dict(await asyncio.gather(*(attempt(n) for n in todo)))
-        await self._settle(alert_id, outcomes)
+        tries = [
+            attempt(state["id"], state["envelope"].encode(), name)
+            for state in states
+            for name in state["channels"]
+            if name not in state["delivered"]
+        ]
+        outcomes: dict[str, dict[str, str | None]] = {state["id"]: {} for state in states}
+        for alert_id, name, error in await asyncio.gather(*tries):
+            outcomes[alert_id][name] = error
+        await self._settle(outcomes)
 
-    async def _settle(self, alert_id: str, outcomes: dict[str, str | None]) -> None:
-        key = _row(PENDING, alert_id)
-        done_key = _row(DELIVERED, alert_id)
+    async def _settle(self, outcomes: dict[str, dict[str, str | None]]) -> None:
+        """Record a batch's outcomes in one atomic write: delivered alerts move to the history, the others
+        get their next attempt; each channel's health is updated."""
+        ids = list(outcomes)
+        keys = [_row(PENDING, i) for i in ids]
+        names = sorted({n for per in outcomes.values() for n in per})
+        health_keys = [_health_row(n) for n in names]
         now = time.time()
         policy = self._policy
         owner = self.owner
-        health_keys = [_health_row(n) for n in outcomes]
+        # A channel is healthy when it accepted at least one alert of this batch.
+        channel_ok = {n: any(per.get(n, "x") is None for per in outcomes.values() if n in per) for n in names}
+        channel_error = {
+            n: next((per[n] for per in outcomes.values() if per.get(n) is not None), None) for n in names
+        }
 
         def decide(values: list[bytes | None]) -> Decision:
             changes: list[Put | Delete] = []
-            for name, health_key, raw in zip(outcomes, health_keys, values[1:], strict=True):
+            for name, health_key, raw in zip(names, health_keys, values[len(ids):], strict=True):
                 health = orjson.loads(raw) if raw is not None else {"failures": 0}
-                if outcomes[name] is None:
+                if channel_ok[name]:
                     health.update(failures=0, ok=now)
                 else:
-                    health.update(failures=int(health.get("failures", 0)) + 1, failed=now, error=outcomes[name])
+                    health.update(failures=int(health.get("failures", 0)) + 1, failed=now, error=channel_error[name])
                 changes.append(Put(health_key, orjson.dumps(health)))
-            if values[0] is None:
-                return Decision(changes, None)
-            state = orjson.loads(values[0])
-            for name, error in outcomes.items():
-                if error is None:
-                    state["delivered"][name] = now
-                    state["errors"].pop(name, None)
-                else:
-                    state["errors"][name] = error
-            lease = state.get("lease") or {}
-            if lease.get("owner") == owner:
-                state["lease"] = None
-            if all(n in state["delivered"] for n in state["channels"]):
-                state["deliveredAt"] = now
-                changes += [Delete(key), Put(done_key, orjson.dumps(state))]
-                return Decision(changes, ("delivered", state))
-            state["attempts"] = int(state["attempts"]) + 1
-            backoff = min(BACKOFF_BASE * 2 ** (state["attempts"] - 1), policy.max_backoff_seconds)
-            state["next"] = now + backoff * random.uniform(0.8, 1.0)
-            report = state["attempts"] >= policy.report_after and not state["reported"]
-            if report:
-                state["reported"] = True
-            changes.append(Put(key, orjson.dumps(state)))
-            return Decision(changes, ("report" if report else "retry", state))
+            verdicts = []
+            for alert_id, key, raw in zip(ids, keys, values[: len(ids)], strict=True):
+                if raw is None:
+                    continue
+                state = orjson.loads(raw)
+                for name, error in outcomes[alert_id].items():
+                    if error is None:
+                        state["delivered"][name] = now
+                        state["errors"].pop(name, None)
+                    else:
+                        state["errors"][name] = error
+                if (state.get("lease") or {}).get("owner") == owner:
+                    state["lease"] = None
+                if all(n in state["delivered"] for n in state["channels"]):
+                    state["deliveredAt"] = now
+                    changes += [Delete(key), Put(_row(DELIVERED, alert_id), orjson.dumps(state))]
+                    verdicts.append(("delivered", state))
+                    continue
+                state["attempts"] = int(state["attempts"]) + 1
+                backoff = min(BACKOFF_BASE * 2 ** (state["attempts"] - 1), policy.max_backoff_seconds)
+                state["next"] = now + backoff * random.uniform(0.8, 1.0)
+                report = state["attempts"] >= policy.report_after and not state["reported"]
+                if report:
+                    state["reported"] = True
+                changes.append(Put(key, orjson.dumps(state)))
+                verdicts.append(("report" if report else "retry", state))
+            return Decision(changes, verdicts)
 
-        result = await self.engine.atomic([key, *health_keys], decide)
-        for name, error in outcomes.items():
+        verdicts = await self.engine.atomic([*keys, *health_keys], decide)
+        for name in names:
             entry = self._health.setdefault(name, {"failures": 0})
-            if error is None:
+            if channel_ok[name]:
                 entry.update(failures=0, ok=now)
             else:
                 entry.update(failures=int(entry.get("failures", 0)) + 1, failed=now)
-        if result is None:
-            return
-        verdict, state = result
-        if verdict == "report":
-            log.error(
-                "break-glass alert %s undelivered after %d attempts (%s); it stays queued and is retried",
-                alert_id, state["attempts"], "; ".join(f"{k}: {v}" for k, v in state["errors"].items()),
-            )
-            self._audit("BreakGlassAlertUndelivered", state, error=True)
-        elif verdict == "delivered" and state.get("reported"):
-            self._audit("BreakGlassAlertDelivered", state, error=False)
+        for verdict, state in verdicts:
+            if verdict == "report":
+                log.error(
+                    "break-glass alert %s undelivered after %d attempts (%s); it stays queued and is retried",
+                    state["id"], state["attempts"],
+                    "; ".join(f"{k}: {v}" for k, v in state["errors"].items()),
+                )
+                self._audit("BreakGlassAlertUndelivered", state, error=True)
+            elif verdict == "delivered" and state.get("reported"):
+                self._audit("BreakGlassAlertDelivered", state, error=False)
 
     def _audit(self, event_name: str, state: dict[str, Any], *, error: bool) -> None:
         if self.audit is None:

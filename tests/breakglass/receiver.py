@@ -22,6 +22,7 @@ class Received:
     headers: dict[str, str]
     body: bytes
     status: int
+    at: float = 0.0  # time.perf_counter() when it arrived
 
 
 @dataclass
@@ -65,9 +66,10 @@ def _handler(state: Receiver) -> type[http.server.BaseHTTPRequestHandler]:
             if state.delay:
                 time.sleep(state.delay)
             status = 500 if failing else 204
+            arrived = time.perf_counter()
             with state.lock:
                 state.in_flight.discard(alert_id)
-                state.received.append(Received({k.lower(): v for k, v in self.headers.items()}, body, status))
+                state.received.append(Received({k.lower(): v for k, v in self.headers.items()}, body, status, arrived))
             self.send_response(status)
             self.send_header("content-length", "0")
             self.end_headers()

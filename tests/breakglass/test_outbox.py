@@ -216,7 +216,7 @@ def test_a_stale_lease_is_taken_over(tmp_path: Path) -> None:
             dead = AlertOutbox(engine, tmp_path)
             alert_id = await dead.enqueue(dict(ALERT))
             await dead._configure(force=True)
-            assert await dead._take_lease(alert_id) is not None  # ...and then it "dies"
+            assert await dead._take_leases([alert_id])  # ...and then it "dies"
             alive = AlertOutbox(engine, tmp_path)
             await alive.deliver_due()
             assert not hook.received, "the live lease is respected"
