@@ -21,6 +21,7 @@ from collections.abc import Callable
 from typing import Any
 
 from perimeterdb.auth.principal import Principal
+from perimeterdb.auth.secretbox import UnsealError
 from perimeterdb.policy import PolicyKind, PolicyParseError
 from perimeterdb.policy.stored import check_policy
 from perimeterdb.world.identities import (
@@ -62,6 +63,15 @@ def checked(document: Any, kind: PolicyKind, where: Where, *path: Any) -> str:
     except (PolicyParseError, ValueError) as exc:
         raise WorldError(f"{where(*path)}: {'.'.join(map(str, path))}: invalid {kind.value} policy: {exc}") from None
     return text
+
+
+def _opened(box: Any, token: str, context: str) -> str | None:
+    """A sealed secret, or None when it does not open (a damaged record): the importer then writes the
+    file's value again, the exporter leaves it out; never a traceback."""
+    try:
+        return str(box.open(token, context=context))
+    except UnsealError:
+        return None
 
 
 def _tags(spec: dict[str, str] | None) -> list[dict[str, str]]:
@@ -196,7 +206,7 @@ class AccountImporter:
                 raise self._fail(f"access key {key_id} belongs to another user", "users", name, "access_keys", i)
             status = key_spec.get("status", "Active")
             if (found is None or found["status"] != status
-                    or self.store.box.open(found["secret"], context=key_id) != key_spec["secret"]):
+                    or _opened(self.store.box, found["secret"], key_id) != key_spec["secret"]):
                 changes.append((global_key(ACCESS_KEYS, key_id), {
                     "id": key_id, "account": self.account, "user": name,
                     "secret": self.store.box.seal(key_spec["secret"], context=key_id), "status": status,
@@ -212,7 +222,8 @@ class AccountImporter:
                 raise self._fail(f"MFA device {serial} belongs to another user", "users", name, "mfa")
             seed_text = mfa.get("seed_base32")
             seed = base64.b32decode(seed_text + "=" * (-len(seed_text) % 8)) if seed_text else None
-            current = bytes.fromhex(self.store.box.open(device["seed"], context=serial)) if device else None
+            sealed = _opened(self.store.box, device["seed"], serial) if device else None
+            current = bytes.fromhex(sealed) if sealed else None  # a damaged seed is replaced
             if device is None or (seed is not None and seed != current):
                 import secrets
 
@@ -347,18 +358,18 @@ async def export_account(store: IdentityStore, account: str, include_secrets: bo
             keys = []
             for key_id in u.get("access_keys", []):
                 key = await store.get_global(ACCESS_KEYS, key_id)
-                if key is not None and include_secrets:
-                    keys.append({"id": key_id, "secret": store.box.open(key["secret"], context=key_id),
-                                 "status": key["status"]})
+                secret = _opened(store.box, key["secret"], key_id) if key is not None and include_secrets else None
+                if key is not None and secret is not None:  # a damaged record is left out
+                    keys.append({"id": key_id, "secret": secret, "status": key["status"]})
             if keys:
                 d["access_keys"] = keys
             for serial in u.get("mfa", [])[:1]:
                 device = await store.get_global(MFA_DEVICES, serial)
                 if device is not None:
                     d["mfa"] = {"name": device["name"]}
-                    if include_secrets:
-                        seed = bytes.fromhex(store.box.open(device["seed"], context=serial))
-                        d["mfa"]["seed_base32"] = base64.b32encode(seed).decode()
+                    opened = _opened(store.box, device["seed"], serial) if include_secrets else None
+                    if opened:
+                        d["mfa"]["seed_base32"] = base64.b32encode(bytes.fromhex(opened)).decode()
             out["users"][u["name"]] = d
     roles = await store.list(ROLES, account)
     if roles:
