@@ -40,9 +40,13 @@ def genesis(writer: str) -> str:
     return hashlib.sha256(b"perimeterdb-audit-genesis:" + writer.encode()).hexdigest()
 
 
+# A sealed line: the record without its closing "}\n", then the link (writer, seq, prev as hex).
+SEAL_FORMAT = b'%b,"chain":{"writer":"%b","seq":%d,"prev":"%b"}}\n'
+
+
 def seal(line: bytes, writer: str, seq: int, prev: str) -> bytes:
     """``line`` (one JSON object, ending ``}\\n``) with its chain link as the object's last member."""
-    return b'%s,"chain":{"writer":"%s","seq":%d,"prev":"%s"}}\n' % (line[:-2], writer.encode(), seq, prev.encode())
+    return SEAL_FORMAT % (line[:-2], writer.encode(), seq, prev.encode())
 
 
 def line_hash(line: bytes) -> str:

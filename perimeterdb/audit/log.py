@@ -23,7 +23,9 @@ log fails the request).
 
 from __future__ import annotations
 
+import binascii
 import fcntl
+import hashlib
 import heapq
 import logging
 import os
@@ -42,6 +44,10 @@ from perimeterdb.audit import chain, records
 
 log = logging.getLogger(__name__)
 
+_SEAL = chain.SEAL_FORMAT
+_sha256 = hashlib.sha256
+_hexlify = binascii.hexlify
+_monotonic = time.monotonic
 LOG_NAME = "audit.log"  # the single file of versions before chaining (still read, never written)
 KEY_NAME = "audit-digest.key"
 PUBLIC_KEY_NAME = "audit-digest.pub"
@@ -206,7 +212,8 @@ class AuditLog:
         self._fd: int | None = None
         self._index = 0
         self._seq = 0
-        self._prev = chain.genesis(self.writer)
+        self._writer_bytes = self.writer.encode()
+        self._prev = chain.genesis(self.writer).encode()  # hex, as bytes: what the next line's link holds
         self._size = 0
         self._file_first_seq = 1
         self._digests = 0
@@ -354,7 +361,7 @@ class AuditLog:
         files = []
         if self.path is not None and self._seq >= self._file_first_seq:
             files.append({"file": self.path.name, "firstSeq": self._file_first_seq, "lastSeq": self._seq,
-                          "lastHash": self._prev, "bytes": self._size})
+                          "lastHash": self._prev.decode(), "bytes": self._size})
         digest = chain.sign_digest(
             {
                 "version": chain.FORMAT_VERSION,
@@ -363,7 +370,7 @@ class AuditLog:
                 "digestTime": records.iso_now(),
                 "previousDigests": previous,
                 "logFiles": files,
-                "chainHead": {"seq": self._seq, "hash": self._prev},
+                "chainHead": {"seq": self._seq, "hash": self._prev.decode()},
                 "final": final,
             },
             self._key,
@@ -403,30 +410,39 @@ class AuditLog:
         """Append one serialized record (a JSON object and a newline), chained, in one ``write(2)``."""
         with self._lock:
             self._append(line)
-            now = time.monotonic()
-            if self._sampler.suppressed and self._sampler.due(now):
-                self._append_summary(now)
+            now = _monotonic()
             if now >= self._digest_due:
                 self._write_digest(final=False)
+            if self._sampler.suppressed and self._sampler.due(now):
+                self._append_summary(now)
 
     def _append(self, line: bytes) -> None:
-        if self._fd is None:
-            if self._closed:
-                raise OSError("the audit log is closed")
-            self._start()
-        elif self._size and self._size + len(line) + 120 > self.max_bytes:
-            self._rotate()
-        if self._final_written:  # sealed at shutdown, yet still writing: no longer final
-            self._write_digest(final=False, force=True)
+        # The hot path (every request): chain.seal and chain.line_hash, inlined.
+        fd = self._fd
+        if fd is None or self._final_written or self._size + len(line) + 120 > self.max_bytes:
+            fd = self._prepare(len(line))
         seq = self._seq + 1
-        sealed = chain.seal(line, self.writer, seq, self._prev)
-        os.write(self._fd, sealed)  # type: ignore[arg-type]
-        self._prev = chain.line_hash(sealed)
+        sealed = _SEAL % (line[:-2], self._writer_bytes, seq, self._prev)
+        os.write(fd, sealed)
+        self._prev = _hexlify(_sha256(sealed).digest())
         self._seq = seq
         self._size += len(sealed)
         self._used += len(sealed)
         if self.fsync:
-            os.fsync(self._fd)  # type: ignore[arg-type]
+            os.fsync(fd)
+
+    def _prepare(self, size: int) -> int:
+        """The first record, a full file, or a record after the final digest: the file to write to."""
+        if self._fd is None:
+            if self._closed:
+                raise OSError("the audit log is closed")
+            self._start()
+        elif self._size and self._size + size + 120 > self.max_bytes:
+            self._rotate()
+        if self._final_written:  # sealed at shutdown, yet still writing: no longer final
+            self._write_digest(final=False, force=True)
+        assert self._fd is not None
+        return self._fd
 
     def _append_summary(self, now: float) -> None:
         summary = self._sampler.roll(now)
