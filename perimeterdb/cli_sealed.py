@@ -245,10 +245,30 @@ async def list_sealed(rt: Any) -> dict[str, Any]:
     found = await stored_holes(rt)
     for hole in found:
         lines.append(f"warning: {hole.describe()}")
+    trust = await platform_trust(rt, registry)
+    lines += [f"warning: {w}" for w in trust]
     return {
         "sealed": sealed,
         "platform_principals": list(registry.platform_principals),
+        "platform_warnings": trust,
         "holes_mode": registry.holes,
         "holes": [h.to_json() for h in found],
         "lines": lines,
     }
+
+
+async def platform_trust(rt: Any, registry: Any) -> list[str]:
+    """Platform roles whose trust policy lets in principals outside the management account."""
+    from perimeterdb.world.holes import platform_trust_problems
+
+    state = await rt.organizations.load()
+    management = state.management if state is not None else None
+    out: list[str] = []
+    for account in await rt.identities.list_accounts():
+        for role in registry.platform_roles():
+            if role.accounts and account["id"] not in role.accounts:
+                continue
+            record = await rt.identities.get_role(account["id"], role.name)
+            if record is not None and record["path"] == role.path and record["name"] == role.name:
+                out += platform_trust_problems(record["arn"], json.loads(record["trust"]), management)
+    return out

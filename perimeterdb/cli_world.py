@@ -87,11 +87,13 @@ def run(args: argparse.Namespace) -> int:
 
 def _report_holes(world: Any) -> int:
     """Print each hole in the perimeter the world file opens (world/holes.py) as a warning; how many."""
-    from perimeterdb.world.worldfile import world_holes
+    from perimeterdb.world.worldfile import platform_warnings, world_holes
 
     found = world_holes(world)
     for hole in found:
         print(f"{world.where('organization', 'policies', hole.policy)}: warning: {hole.describe()}", file=sys.stderr)
+    for warning in platform_warnings(world):
+        print(f"{world.where('break_glass', 'platform_principals')}: warning: {warning}", file=sys.stderr)
     return len(found)
 
 

@@ -245,3 +245,37 @@ def world_roles(world: Mapping[str, Any], ids: Mapping[str, str] | None = None) 
             path = role.get("path", "/")
             out.append(ExistingRole(f"arn:aws:iam::{account}:role{path}{name}", bool(role.get("break_glass"))))
     return out
+
+
+# --- who can become the platform -----------------------------------------------------------------------------
+
+
+def platform_trust_problems(
+    role_arn: str, trust: Mapping[str, Any], management_account: str | None
+) -> list[str]:
+    """A platform role may change sealed roles, so whoever can assume it is the platform: its trust policy
+    should let in the management account's principals only. Each other principal it trusts is reported
+    (``*``, a member account, or any principal of one: a member that can grant itself ``sts:AssumeRole``
+    there becomes the platform)."""
+    out: list[str] = []
+    statements = trust.get("Statement", []) if isinstance(trust, Mapping) else []
+    if isinstance(statements, Mapping):
+        statements = [statements]
+    for statement in statements:
+        if not isinstance(statement, Mapping) or statement.get("Effect") != "Allow":
+            continue
+        if "NotPrincipal" in statement:
+            out.append(f"platform role {role_arn} trusts every principal but those of a NotPrincipal")
+            continue
+        principal = statement.get("Principal")
+        if principal == "*":
+            values = ["*"]
+        elif isinstance(principal, Mapping):
+            values = _values(principal.get("AWS", []))
+        else:
+            values = []
+        for value in values:
+            account = value if value.isdigit() else (value.split(":")[4] if value.count(":") >= 5 else "*")
+            if account != management_account:
+                out.append(f"platform role {role_arn} trusts {value}: whoever can assume it may change sealed roles")
+    return out

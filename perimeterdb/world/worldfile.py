@@ -158,6 +158,31 @@ def world_holes(world: World, ids: dict[str, str] | None = None) -> list[holes.H
     return holes.policy_holes(holes.world_policies(world.data), registry, holes.world_roles(world.data, ids))
 
 
+def platform_warnings(world: World) -> list[str]:
+    """Platform roles that principals outside the management account could assume (world/holes.py)."""
+    _roles, platform, _mode = sealed.registry_from_world(world.data, {})
+    org = world.data.get("organization") or {}
+    accounts = world.data.get("accounts") or {}
+    management = None
+    if org.get("management_account"):
+        alias = _ref(world, org["management_account"], "organization", "management_account")
+        management = str(accounts[alias].get("id") or alias)
+    out: list[str] = []
+    for alias, spec in accounts.items():
+        account = str(spec.get("id") or alias)
+        for name, role in (spec.get("roles") or {}).items():
+            arn = f"arn:aws:iam::{account}:role{role.get('path', '/')}{name}"
+            if any(_platform_match(p, arn) for p in platform):
+                out += holes.platform_trust_problems(arn, role.get("trust") or {}, management)
+    return out
+
+
+def _platform_match(declared: str, arn: str) -> bool:
+    account, path, name = sealed.parse_platform_principal(declared)
+    parts = arn.split(":", 5)
+    return parts[5] == f"role{path}{name}" and account in ("*", parts[4])
+
+
 def holes_are_errors(world: World) -> bool:
     return ((world.data.get("break_glass") or {}).get("holes") or "warn") == "error"
 

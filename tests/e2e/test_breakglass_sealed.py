@@ -269,6 +269,7 @@ def test_cli_seal_takes_effect_on_the_running_server_and_unseal_releases(lab: La
     assert PROD in by_name["emergency"]["accounts"] and by_name["emergency"]["collisions"] == []
     assert by_name[name]["source"] == "cli"
     assert result["platform_principals"] == ["arn:aws:iam::*:role/platform"] and result["holes"] == []
+    assert result["platform_warnings"] == []  # the platform roles trust the management account only
     assert lab.cli("break-glass", "unseal", name, "--data-dir", data).returncode == 0
     team2.create_role(RoleName=name, AssumeRolePolicyDocument=TRUST)
     team2.delete_role(RoleName=name)

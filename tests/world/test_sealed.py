@@ -301,3 +301,22 @@ def test_world_holes_of_the_example_and_a_widened_copy() -> None:
     assert "not a sealed break-glass role" in hole.reason
     assert world_policies(data)[0][0] == "DenyDynamoDBOutsideVPC"
     assert ExistingRole(f"arn:aws:iam::{PROD}:role/emergency", False) in world_roles(data)
+
+
+def test_platform_roles_trusted_outside_the_management_account_are_reported() -> None:
+    from perimeterdb.world.holes import platform_trust_problems
+    from perimeterdb.world.worldfile import platform_warnings
+
+    def trust(*principals: Any) -> dict[str, Any]:
+        return {"Version": "2012-10-17", "Statement": [
+            {"Effect": "Allow", "Principal": p, "Action": "sts:AssumeRole"} for p in principals]}
+
+    arn = f"arn:aws:iam::{PROD}:role/platform"
+    assert platform_trust_problems(arn, trust({"AWS": f"arn:aws:iam::{MGMT}:root"}), MGMT) == []
+    assert platform_trust_problems(arn, trust({"AWS": MGMT}), MGMT) == []
+    assert len(platform_trust_problems(arn, trust({"AWS": [f"arn:aws:iam::{PROD}:root", "*"]}, "*"), MGMT)) == 3
+    assert len(platform_trust_problems(arn, trust({"AWS": f"arn:aws:iam::{MGMT}:root"}), None)) == 1
+    world = yaml.safe_load(EXAMPLE.read_text())
+    world["break_glass"]["platform_principals"] = ["arn:aws:iam::*:role/feature-team"]
+    warnings = platform_warnings(parse_world(yaml.safe_dump(world)))  # feature-team in prod and in dev
+    assert sorted(w.split(" trusts ")[1].split(":")[4] for w in warnings) == [PROD, "333333333333"]
