@@ -136,9 +136,7 @@ class WebhookChannel:
         }
         try:
             connection.request("POST", path, body=envelope, headers=headers)
-            response = connection.getresponse()
-            response.read(4096)
-            status = response.status
+            status = connection.getresponse().status  # the body is not read: only the status matters
         except (OSError, http.client.HTTPException) as exc:
             raise DeliveryError(f"POST to {self._where()} failed: {type(exc).__name__}: {exc}") from None
         finally:

@@ -42,6 +42,7 @@ import secrets
 import socket
 import time
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -140,6 +141,7 @@ class AlertOutbox:
         self._policy = DeliveryPolicy()
         self._health: dict[str, dict[str, Any]] = {}
         self._wake: asyncio.Event | None = None
+        self._pool = ThreadPoolExecutor(MAX_CONCURRENT, thread_name_prefix="breakglass-alerts")
         self._stopped = False
 
     # --- configuration -----------------------------------------------------------------------------
@@ -232,6 +234,7 @@ class AlertOutbox:
         self._stopped = True
         if self._wake is not None:
             self._wake.set()
+        self._pool.shutdown(wait=False, cancel_futures=True)
 
     async def deliver_due(self) -> float:
         """One round: deliver every queued alert that is due and not leased by another process, a batch at a
@@ -264,7 +267,12 @@ class AlertOutbox:
         """Lease the alerts that are still queued, due and not leased by another process (one atomic write)."""
         keys = [_row(PENDING, i) for i in alert_ids]
         now = time.time()
-        until = now + self._policy.lease_seconds
+        # Long enough for the whole batch, even if every delivery runs to its timeout: another process must
+        # not take an alert over while this one may still be delivering it.
+        bound = max((float(getattr(c, "timeout", channel_mod.DEFAULT_TIMEOUT)) for c in self._channels.values()),
+                    default=channel_mod.DEFAULT_TIMEOUT) + 1.0
+        rounds = -(-len(alert_ids) * max(1, len(self._channels)) // MAX_CONCURRENT)
+        until = now + max(self._policy.lease_seconds, rounds * bound + 2.0)
         owner = self.owner
 
         def decide(values: list[bytes | None]) -> Decision:
@@ -296,7 +304,7 @@ class AlertOutbox:
                 return alert_id, name, f"channel {name!r} is no longer configured"
             async with gate:
                 try:
-                    await asyncio.to_thread(channel.deliver, envelope, alert_id)
+                    await asyncio.get_running_loop().run_in_executor(self._pool, channel.deliver, envelope, alert_id)
                 except channel_mod.DeliveryError as exc:
                     return alert_id, name, str(exc)
                 except Exception as exc:  # a channel bug must not lose the alert either

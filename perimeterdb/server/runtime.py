@@ -55,6 +55,8 @@ class Runtime:
         return [lambda: ttl.run_expirer(self), lambda: indexes.resume_backfills(self.catalog, self.engine), *outbox]
 
     def close(self) -> None:
+        if self.breakglass_outbox is not None:
+            self.breakglass_outbox.stop()
         if self.audit is not None:
             self.audit.close()
         self.engine.close()
