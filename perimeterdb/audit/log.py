@@ -286,6 +286,7 @@ class AuditLog:
                 if (folder / chain.digest_file_name(writer, k + 1)).exists():
                     continue
                 self._seal_crashed(writer, k, digest)
+                lock_path.unlink(missing_ok=True)
             except (OSError, ValueError, KeyError, TypeError):
                 log.exception("could not seal the log of stopped audit writer %s", writer)
             finally:
@@ -551,8 +552,11 @@ class AuditLog:
         The record is written before this returns (see the module docstring for what survives a crash).
         An anonymous failure (no principal) may be only counted (the module docstring): then the record
         returned is ``{"suppressed": True}``."""
-        if principal is None and error is not None and not self._admit_anonymous(origin, error):
-            return {"suppressed": True}
+        if principal is None and error is not None:
+            if not self._admit_anonymous(origin, error):
+                return {"suppressed": True}
+            # Nobody vouches for an anonymous request's parameters: a few KB of them are enough to see it.
+            request_parameters = records.cap_parameters(request_parameters, records.ANONYMOUS_PARAMETERS_MAX)
         bg = self.break_glass
         flagged = False
         if bg is not None:
@@ -629,6 +633,7 @@ class AuditLog:
                 self._write_digest(final=True)
             except OSError:
                 log.exception("could not seal the audit log")
+            (self.directory / chain.LOCK_DIR / f"{self.writer}.lock").unlink(missing_ok=True)
             for fd in (self._fd, self._lock_fd):
                 try:
                     if fd is not None:

@@ -52,6 +52,7 @@ USER_AGENT_MAX = 1024
 ERROR_MESSAGE_MAX = 1024
 NAME_MAX = 128  # eventName (the caller's X-Amz-Target / Action), errorCode
 PARAMETERS_MAX = 100 * 1024
+ANONYMOUS_PARAMETERS_MAX = 4 * 1024  # a request that failed authentication: nobody vouches for it
 
 
 def cap(text: Any, limit: int) -> Any:
@@ -61,12 +62,12 @@ def cap(text: Any, limit: int) -> Any:
     return f"{text[:limit]}...[truncated from {len(text)} characters]"
 
 
-def cap_parameters(params: Any) -> Any:
-    """``params`` when its JSON is at most ``PARAMETERS_MAX`` bytes, else CloudTrail's omitted marker."""
+def cap_parameters(params: Any, limit: int = PARAMETERS_MAX) -> Any:
+    """``params`` when its JSON is at most ``limit`` bytes, else CloudTrail's omitted marker."""
     if params is None:
         return None
     size = len(orjson.dumps(params, default=str))
-    return params if size <= PARAMETERS_MAX else {"omitted": True, "originalSize": size}
+    return params if size <= limit else {"omitted": True, "originalSize": size}
 
 
 def iso_now(moment: datetime | None = None) -> str:

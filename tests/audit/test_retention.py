@@ -101,3 +101,16 @@ def test_the_signing_key_is_owner_only_and_never_in_the_records(tmp_path: Path) 
         if path.is_file():
             assert raw not in path.read_bytes().hex()
     assert not (tmp_path / "audit" / "audit-digest.key").exists()
+
+
+def test_anonymous_parameters_are_capped_harder_and_cannot_claim_to_be_omitted(tmp_path: Path) -> None:
+    log = AuditLog(tmp_path)
+    _record(log, params={"tableName": "t" * 10_000})  # anonymous: 4 KB at most
+    _record(log, principal=USER, params={"omitted": True, "pad": "p" * 200_000}, code="")  # no way around
+    _record(log, principal=USER, params={"tableName": "t" * 10_000}, code="")  # authenticated: 100 KB
+    log.close()
+    rows = [r for r in read_records(tmp_path)]
+    assert rows[0]["requestParameters"] == {"omitted": True, "originalSize": 10_016}
+    assert rows[1]["requestParameters"] == {"omitted": True, "originalSize": len(b"{\"omitted\":true,\"pad\":\"\"}") + 200_000}
+    assert rows[2]["requestParameters"] == {"tableName": "t" * 10_000}
+    assert not list((tmp_path / "locks").iterdir()), "a closed writer leaves no lock file"
