@@ -138,3 +138,25 @@ def test_revoked_session_is_shown_revoked(tmp_path: Path) -> None:
 
     s = _run(work, tmp_path)
     assert s["state"] == "revoked" and s["revoked"]["reason"] == "done" and s["usedSeconds"] == 30
+
+
+def test_approval_is_shown_with_its_approver(tmp_path: Path) -> None:
+    from perimeterdb.breakglass import approvals
+
+    requester = approvals.Caller(arn=f"arn:aws:iam::{PROD}:user/oncall", principal_arn=f"arn:aws:iam::{PROD}:user/oncall",
+                                 account=PROD, kind="User", username="oncall")
+    lead = approvals.Caller(arn=f"arn:aws:iam::{PROD}:user/lead", principal_arn=f"arn:aws:iam::{PROD}:user/lead",
+                            account=PROD, kind="User", username="lead")
+
+    async def work(engine: SQLiteEngine) -> dict[str, Any]:
+        role = {"arn": f"arn:aws:iam::{PROD}:role/emergency"}
+        request = await approvals.create(engine, requester, role, "INC-7: restore", "INC-7", T0)
+        await approvals.decide_request(engine, request["id"], lead, True, 600, "go", T0 + 5)
+        box = AlertOutbox(engine, tmp_path, session_rows=review.session_rows)
+        await box.enqueue({**_grant("ASIAAPPROVED"), "approval": request["id"]})
+        [s] = await review.sessions(engine, session="ASIAAPPROVED", now=T0 + 60)
+        return s
+
+    s = _run(work, tmp_path)
+    assert s["approval"]["Approver"] == f"arn:aws:iam::{PROD}:user/lead" and s["approval"]["Comment"] == "go"
+    assert not s["emergency"] and not s["reviewRequired"]
