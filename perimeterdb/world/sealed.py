@@ -343,16 +343,19 @@ def guardrail_documents(registry: Registry, policy_arns: Sequence[str] = ()) -> 
     return documents
 
 
-def _split_resources(statements: list[dict[str, Any]], chunk: int = 40) -> list[dict[str, Any]]:
-    """Statements with many resources, cut into statements of ``chunk`` resources each."""
-    out = []
+def _split_resources(statements: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Statements too large for one SCP, cut (by halves of their resources) into statements that fit."""
+    out: list[dict[str, Any]] = []
     for statement in statements:
         resources = statement["Resource"]
-        if isinstance(resources, list) and len(resources) > chunk:
-            for i in range(0, len(resources), chunk):
-                out.append({**statement, "Resource": resources[i : i + chunk]})
-        else:
+        alone = {"Version": "2012-10-17", "Statement": [statement]}
+        if _size(alone) <= SCP_SIZE_LIMIT or not isinstance(resources, list) or len(resources) < 2:
             out.append(statement)
+            continue
+        half = len(resources) // 2
+        out += _split_resources(
+            [{**statement, "Resource": resources[:half]}, {**statement, "Resource": resources[half:]}]
+        )
     return out
 
 
