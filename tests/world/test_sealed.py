@@ -320,3 +320,11 @@ def test_platform_roles_trusted_outside_the_management_account_are_reported() ->
     world["break_glass"]["platform_principals"] = ["arn:aws:iam::*:role/feature-team"]
     warnings = platform_warnings(parse_world(yaml.safe_dump(world)))  # feature-team in prod and in dev
     assert sorted(w.split(" trusts ")[1].split(":")[4] for w in warnings) == [PROD, "333333333333"]
+
+
+def test_guardrail_documents_split_long_paths() -> None:
+    long = Registry(tuple(SealedRole(f"r{i}{'x' * 60}", "/" + "p" * 200 + "/") for i in range(300)))
+    documents = guardrail_documents(long)
+    resources = [r for d in documents for s in d["Statement"] for r in (s["Resource"] if isinstance(s["Resource"], list) else [s["Resource"]])]
+    assert sorted(resources) == sorted(r.pattern for r in long.roles)
+    assert all(len(json.dumps(d, separators=(",", ":"))) <= SCP_SIZE_LIMIT for d in documents)
