@@ -80,32 +80,38 @@ def _records(audit_dir: Path) -> Any:
     return read_records(audit_dir) if audit_dir.exists() else iter(())
 
 
+def _out(line: str) -> None:
+    """Print a line whose parts may come from requests (names, tags): control characters are escaped, so
+    that nothing a session sent can move the cursor or rewrite the reviewer's terminal."""
+    print("".join(ch if ch.isprintable() else ch.encode("unicode_escape").decode() for ch in line))
+
+
 def _print_session(s: dict[str, Any]) -> None:
     who, why = s["who"], s["why"]
     flag = " REVIEW REQUIRED" if s["reviewRequired"] else ""
-    print(f"session {s['sessionId']} {s['sessionArn']} [{s['state']}]{flag}")
-    print(f"  who: {who['principal']} (source identity {who['sourceIdentity'] or '-'}) "
+    _out(f"session {s['sessionId']} {s['sessionArn']} [{s['state']}]{flag}")
+    _out(f"  who: {who['principal']} (source identity {who['sourceIdentity'] or '-'}) "
           f"from {who['vpcEndpointId'] or who['sourceIPAddress'] or '?'}")
-    print(f"  why: {why['justification']!r}; ticket {why['ticket'] or '-'}")
+    _out(f"  why: {why['justification']!r}; ticket {why['ticket'] or '-'}")
     approval = s["approval"]
-    print(f"  approval: {json.dumps(approval) if approval else 'none'}{' (emergency)' if s['emergency'] else ''}")
-    print(f"  assumed {s['assumedAt']} for {s['durationSeconds']} s, expires {s['expires']}"
+    _out(f"  approval: {json.dumps(approval) if approval else 'none'}{' (emergency)' if s['emergency'] else ''}")
+    _out(f"  assumed {s['assumedAt']} for {s['durationSeconds']} s, expires {s['expires']}"
           f"{'; revoked ' + json.dumps(s['revoked'], default=str) if s['revoked'] else ''}")
     if s["derivedSessions"]:
-        print(f"  derived sessions: {', '.join(s['derivedSessions'])}")
-    print(f"  {len(s['requests'])} request(s), {len(s['changes'])} change(s):")
+        _out(f"  derived sessions: {', '.join(s['derivedSessions'])}")
+    _out(f"  {len(s['requests'])} request(s), {len(s['changes'])} change(s):")
     for r in s["requests"]:
         mark = "*" if r in s["changes"] else " "
-        print(f"   {mark} {r['time']} {r['action']} {','.join(r['resources']) or '-'} {r['decision']}"
+        _out(f"   {mark} {r['time']} {r['action']} {','.join(r['resources']) or '-'} {r['decision']}"
               f"{' ' + r['errorCode'] if r['errorCode'] else ''} via {r['vpcEndpointId'] or r['sourceIPAddress']}")
-    print(f"  created {len(s['created'])}, still existing {len(s['stillExisting'])}:")
+    _out(f"  created {len(s['created'])}, still existing {len(s['stillExisting'])}:")
     for c in s["created"]:
         exists = {True: "still exists", False: "gone", None: "not checked"}[c.get("stillExists")]
-        print(f"    {c.get('eventTime')} {c.get('kind')} {c.get('name')} ({c.get('account')}) {exists}")
+        _out(f"    {c.get('eventTime')} {c.get('kind')} {c.get('name')} ({c.get('account')}) {exists}")
     for m in s["signoffs"]:
-        print(f"  signed off {m['time']} by {m['reviewer']}: {m['note']}")
+        _out(f"  signed off {m['time']} by {m['reviewer']}: {m['note']}")
     if not s["reviewed"]:
-        print("  NOT REVIEWED")
+        _out("  NOT REVIEWED")
 
 
 def run_review(args: argparse.Namespace) -> int:
@@ -139,7 +145,7 @@ def run_signoff(args: argparse.Namespace) -> int:
         if args.json:
             print(json.dumps(done))
         else:
-            print(f"signed off {done['sessionId']} by {done['reviewer']} at {done['time']} "
+            _out(f"signed off {done['sessionId']} by {done['reviewer']} at {done['time']} "
                   f"(audit event {done.get('eventID')})")
         return 0
 
@@ -163,7 +169,7 @@ def run_unreviewed(args: argparse.Namespace) -> int:
             print("every break-glass session is signed off")
         for s in pending:
             flag = " REVIEW REQUIRED" if s["reviewRequired"] else ""
-            print(f"{s['sessionId']} {s['sessionArn']} assumed {s['assumedAt']} [{s['state']}] "
+            _out(f"{s['sessionId']} {s['sessionArn']} assumed {s['assumedAt']} [{s['state']}] "
                   f"{len(s['requests'])} request(s), {len(s['changes'])} change(s){flag}")
         return 0
 
@@ -183,7 +189,7 @@ def run_alerts(args: argparse.Namespace) -> int:
             print("no undelivered break-glass alerts")
         for a in queued:
             missing = sorted(set(a["channels"]) - set(a["delivered"]))
-            print(f"UNDELIVERED {a['id']} queued {outbox.iso_time(a['queued'])} attempts {a['attempts']} "
+            _out(f"UNDELIVERED {a['id']} queued {outbox.iso_time(a['queued'])} attempts {a['attempts']} "
                   f"to {','.join(missing)}: {'; '.join(f'{k}: {v}' for k, v in a['errors'].items()) or 'pending'}")
         for a in done:
             print(f"delivered {a['id']} queued {outbox.iso_time(a['queued'])} to {','.join(a['channels'])}")

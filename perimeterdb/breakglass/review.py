@@ -372,6 +372,9 @@ async def sign_off(
     found = await sessions(engine, (), session=session_id, now=now)
     if not found:
         raise ReviewError(f"no break-glass session {session_id}")
+    if len(found) > 1:  # a session ARN names every session of that role and session name
+        ids = ", ".join(s["sessionId"] for s in found)
+        raise ReviewError(f"{session_id} names {len(found)} sessions ({ids}): sign off one by its session id")
     s = found[0]
     users = {str(x) for x in (s["who"]["principal"], s["who"]["callerArn"], s["who"]["sourceIdentity"]) if x}
     names = users | {u.rsplit("/", 1)[-1] for u in users}

@@ -160,3 +160,25 @@ def test_approval_is_shown_with_its_approver(tmp_path: Path) -> None:
     s = _run(work, tmp_path)
     assert s["approval"]["Approver"] == f"arn:aws:iam::{PROD}:user/lead" and s["approval"]["Comment"] == "go"
     assert not s["emergency"] and not s["reviewRequired"]
+
+
+def test_an_arn_naming_two_sessions_cannot_be_signed_off(tmp_path: Path) -> None:
+    async def work(engine: SQLiteEngine) -> None:
+        box = AlertOutbox(engine, tmp_path, session_rows=review.session_rows)
+        await box.enqueue({**_grant("ASIAFIRST"), "sessionArn": f"arn:aws:sts::{PROD}:assumed-role/emergency/x"})
+        await box.enqueue({**_grant("ASIASECOND"), "sessionArn": f"arn:aws:sts::{PROD}:assumed-role/emergency/x"})
+        assert len(await review.sessions(engine, session=f"arn:aws:sts::{PROD}:assumed-role/emergency/x")) == 2
+        with pytest.raises(review.ReviewError, match="names 2 sessions"):
+            await review.sign_off(engine, None, f"arn:aws:sts::{PROD}:assumed-role/emergency/x", "bob", "ok")
+        await review.sign_off(engine, None, "ASIAFIRST", "bob", "ok")
+
+    _run(work, tmp_path)
+
+
+def test_text_output_escapes_what_a_session_sent(capsys: pytest.CaptureFixture[str]) -> None:
+    from perimeterdb import cli_breakglass_review
+
+    cli_breakglass_review._out("ticket INC-1\x1b[2J\x1b]0;owned\x07\nforged line")
+    out = capsys.readouterr().out
+    assert "\x1b" not in out and "\x07" not in out and out.count("\n") == 1
+    assert "\\x1b[2J" in out and "\\nforged line" in out
