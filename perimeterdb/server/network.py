@@ -45,6 +45,7 @@ class NetworkOrigin:
     vpce_org_paths: tuple[str, ...] = ()
     vpc_region: str | None = None
     refused: str | None = None  # why the connection may not be served (endpoint reached from outside)
+    host_process: bool = False  # refused because the source is an address of the server's own host
 
     @property
     def via_endpoint(self) -> bool:
@@ -113,7 +114,7 @@ class OriginResolver:
                 f"server's own host, which is not inside {vpc.id} (the VPC does not set allow_host_processes)"
             )
             log.warning("host process refused: %s", reason)
-            return self._refused(source, local, port, secure, endpoint.id, endpoint.vpc_id, reason)
+            return self._refused(source, local, port, secure, endpoint.id, endpoint.vpc_id, reason, host=True)
         org_id, org_paths = self.org_of.get(vpc.account, (None, ()))
         return NetworkOrigin(
             source_ip=source,
@@ -131,7 +132,15 @@ class OriginResolver:
 
     @staticmethod
     def _refused(
-        source: str, local: str, port: int, secure: bool, vpce_id: str, vpc_id: str, reason: str
+        source: str,
+        local: str,
+        port: int,
+        secure: bool,
+        vpce_id: str,
+        vpc_id: str,
+        reason: str,
+        *,
+        host: bool = False,
     ) -> NetworkOrigin:
         return NetworkOrigin(
             source_ip=source,
@@ -141,6 +150,7 @@ class OriginResolver:
             vpce_id=vpce_id,
             vpc_id=vpc_id,
             refused=reason,
+            host_process=host,
         )
 
 
@@ -168,7 +178,7 @@ async def refuse(rt: Any, req: Any, request_id: str) -> Any:
             request_parameters=None,
             error=error,
             user_agent=req.header("user-agent"),
-            extra={"spoofingAttempt": True, "refused": origin.refused},
+            extra={"spoofingAttempt": True, "refused": origin.refused, "hostProcess": origin.host_process},
         )
     return wire.json_error(error, request_id, content_type="application/x-amz-json-1.0")
 

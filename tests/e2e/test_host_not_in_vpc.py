@@ -77,6 +77,7 @@ def test_a_process_on_the_host_is_not_inside_the_vpc(loopback_lab: Any) -> None:
     records = [r for r in read_records(server.data_dir / "audit") if r.get("vpcEndpointId") == VPCE_CLOSED]
     assert records and records[-1]["errorCode"] == "AccessDeniedException"
     assert "server's own host" in str(records[-1]["additionalEventData"])
+    assert records[-1]["additionalEventData"]["hostProcess"] is True
     # The same address dialling another loopback address (127.0.0.0/8 is all the host's): still refused.
     log = server.log_path.read_text() if server.log_path else ""
     assert "host process refused" in log
