@@ -109,7 +109,7 @@ class CrashLoop:
         report = RunReport(run)
         durability = "full" if run % 2 == 0 else "normal"
         args = ["--durability", durability] + (["--workers", "2"] if run % 3 == 2 else [])
-        server = ServerProcess(self.data_dir, extra_args=args).start(timeout=60)
+        server = _start(ServerProcess(self.data_dir, extra_args=args))
         try:
             table = f"crash{run // 10}"
             if table not in self.expected:
@@ -134,7 +134,7 @@ class CrashLoop:
         finally:
             server.kill()
         report.problems += self._integrity_check()
-        server = ServerProcess(self.data_dir, port=server.port).start(timeout=60)
+        server = _start(ServerProcess(self.data_dir, port=server.port))
         try:
             self._verify(server, table, exp, report)
         finally:
@@ -445,6 +445,18 @@ class CrashLoop:
                 problems.append(
                     f"index by_g/{g} differs from the table: extra {extra} missing {missing} stale {changed}"
                 )
+
+
+def _start(server: ServerProcess) -> ServerProcess:
+    """Start the server; a start that fails on an import error (a checkout being edited) is retried."""
+    for attempt in range(5):
+        try:
+            return server.start(timeout=60)
+        except RuntimeError as error:
+            if ("ImportError" not in str(error) and "ModuleNotFoundError" not in str(error)) or attempt == 4:
+                raise
+            time.sleep(5)
+    raise AssertionError("unreachable")
 
 
 def _code(error: ClientError) -> str:
