@@ -83,7 +83,11 @@ def load_or_create_key(path: Path) -> Ed25519PrivateKey:
         log.warning("created the audit digest signing key %s (keep it with the secret key file)", path)
     if len(raw) != 32:
         raise ValueError(f"{path} is not an audit digest signing key (32 bytes)")
-    os.chmod(path, 0o600)
+    if path.stat().st_mode & 0o077:
+        try:
+            os.chmod(path, 0o600)
+        except OSError:
+            log.warning("%s is readable by others than its owner and cannot be made 0600", path)
     return Ed25519PrivateKey.from_private_bytes(raw)
 
 
