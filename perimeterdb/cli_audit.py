@@ -3,7 +3,7 @@
     perimeterdb audit --data-dir D [--principal ARN|KEY|ACCOUNT] [--table T] [--denied]
                       [--since 2026-01-01T00:00:00Z] [--until …] [--event PutItem] [--limit N] [--json]
     perimeterdb audit break-glass --data-dir D [--json]
-    perimeterdb audit verify --data-dir D [--key-file F | --public-key HEXFILE] [--json]
+    perimeterdb audit verify --data-dir D [--key-file F | --public-key HEXFILE] [--anchor JSON] [--json]
 
 Reads the log files directly (no server needed): every file of every writer, merged in time order.
 ``verify`` checks the hash chains and the signed digests (docs/audit.md); it exits 1 when a record was
@@ -36,6 +36,8 @@ def add_parser(commands: Any) -> None:
     p.add_argument("--key-file", help="verify: the secret key file; the digest key is beside it "
                    "(default DATA_DIR/secret.key)")
     p.add_argument("--public-key", help="verify: a file holding the digest public key (hex)")
+    p.add_argument("--anchor", help="verify: an earlier `verify --json` output (or its heads) kept off the "
+                   "host: every digest it names must still be there")
     p.set_defaults(handler=run)
 
 
@@ -65,7 +67,7 @@ def serve_extra(args: argparse.Namespace) -> dict[str, str]:
 def _verify(args: argparse.Namespace, directory: Path) -> int:
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-    from perimeterdb.audit.chain import first_fatal, verify_directory
+    from perimeterdb.audit.chain import check_anchors, first_fatal, verify_directory
     from perimeterdb.audit.log import KEY_NAME
 
     key: Ed25519PublicKey | None = None
@@ -79,6 +81,17 @@ def _verify(args: argparse.Namespace, directory: Path) -> int:
         print(f"cannot read the digest key: {exc}", file=sys.stderr)
         return 2
     report = verify_directory(directory, key)
+    if args.anchor:
+        try:
+            anchored = json.loads(Path(args.anchor).read_text())
+        except (OSError, ValueError) as exc:
+            print(f"cannot read the anchor file: {exc}", file=sys.stderr)
+            return 2
+        heads = anchored.get("heads") if isinstance(anchored, dict) else anchored
+        if not isinstance(heads, list) or not all(isinstance(h, dict) for h in heads):
+            print("the anchor file holds no list of heads", file=sys.stderr)
+            return 2
+        check_anchors(directory, heads, report)
     if args.json:
         print(json.dumps(report.as_json()))
         return 0 if report.ok else 1

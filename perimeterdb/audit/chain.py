@@ -425,3 +425,26 @@ def _index(name: str) -> int:
 
 def first_fatal(problems: Iterable[Problem]) -> Problem | None:
     return next((p for p in problems if p.fatal), None)
+
+
+def check_anchors(directory: Path, anchors: Iterable[Mapping[str, Any]], report: Report) -> None:
+    """Digests seen earlier (``heads`` of an earlier report, kept off the host) must still be there, with
+    the same signature: what a local attacker could otherwise remove whole (a writer's newest files and
+    digests) cannot go unseen."""
+    for anchor in anchors:
+        rel = str(anchor.get("file") or "")
+        name = rel.rpartition("/")[2]
+        if DIGEST_FILE.match(name) is None:
+            report.problems.append(Problem("digest", rel, None, "the anchor does not name a digest file"))
+            continue
+        try:
+            digest = orjson.loads((directory / DIGEST_DIR / name).read_bytes())
+        except FileNotFoundError:
+            report.problems.append(Problem("missing-file", f"{DIGEST_DIR}/{name}", None,
+                                           "an anchored digest (seen before) is missing"))
+            continue
+        except (OSError, orjson.JSONDecodeError):
+            digest = None
+        if not isinstance(digest, dict) or digest.get("signature") != anchor.get("signature"):
+            report.problems.append(Problem("digest", f"{DIGEST_DIR}/{name}", None,
+                                           "an anchored digest is not the one seen before"))

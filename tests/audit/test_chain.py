@@ -206,3 +206,29 @@ def test_a_tool_writing_to_the_servers_log_signs_with_the_servers_key(tmp_path: 
     assert not (data / "audit" / KEY_NAME).exists()
     report = chain.verify_directory(data / "audit", _public(data))
     assert report.ok and report.writers == 2, report.problems
+
+
+def test_an_anchored_head_removed_whole_is_reported(tmp_path: Path) -> None:
+    import json
+    import subprocess
+    import sys
+
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "secret.key").write_bytes(os.urandom(32))
+    make_log(data / "audit", records=5)
+    newest = make_log(data / "audit", records=5)  # the run an attacker removes whole
+
+    def verify(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "perimeterdb", "audit", "verify", "--data-dir", str(data), *args],
+                              capture_output=True, text=True, timeout=60)
+
+    anchor = tmp_path / "anchor.json"  # kept off the host
+    anchor.write_text(verify("--json").stdout)
+    assert json.loads(anchor.read_text())["ok"]
+    for p in [*(data / "audit").glob(f"audit-{newest.writer}-*.log"),
+              *(data / "audit" / chain.DIGEST_DIR).glob(f"{newest.writer}-*.json")]:
+        p.unlink()
+    assert verify().returncode == 0, "without an anchor, a whole newest run can go unseen"
+    done = verify("--anchor", str(anchor))
+    assert done.returncode == 1 and "an anchored digest (seen before) is missing" in done.stdout, done.stdout
