@@ -17,7 +17,8 @@ the alert is delivered after restart.
 
 Delivery: the alert's channels are fixed when it is queued (the names configured then). Queued alerts are
 taken in batches (up to 64: one write leases them, one records the outcomes; up to 8 deliveries in flight),
-each under a lease (owner and expiry in the alert's row, taken with an atomic read-decide-write), so with
+each under a lease (owner and expiry in the alert's row, taken with an atomic read-decide-write; queued rows
+are keyed by due time, and a leased row moves to its lease's end, so a round reads only due rows), so with
 several ``--workers`` only one process delivers a given alert at a time; a process that dies holding a lease
 lets it expire (``lease_seconds``, default 30) and another, or the restarted server, takes over. Delivery is
 at least once: a receiver deduplicates on the alert id (``X-PerimeterDB-Alert-Id``, and ``id`` in the
@@ -50,7 +51,7 @@ from typing import Any
 import orjson
 
 from perimeterdb.breakglass import channels as channel_mod
-from perimeterdb.storage.engine import Decision, Delete, Put, RowKey
+from perimeterdb.storage.engine import Decision, Delete, Put, Row, RowKey
 
 log = logging.getLogger(__name__)
 
@@ -105,6 +106,15 @@ class _BrokenChannel:
 
 def _row(space: str, alert_id: str) -> RowKey:
     return RowKey(space, b"", b"", alert_id.encode())
+
+
+def _due(ts: float) -> bytes:
+    """A due time as the row's first key part: milliseconds, fixed width, so rows sort by due time."""
+    return b"%015d" % max(0, int(ts * 1000))
+
+
+def _pending_key(alert_id: str, due: float) -> RowKey:
+    return RowKey(PENDING, _due(due), b"", alert_id.encode())
 
 
 def _health_row(name: str) -> RowKey:
@@ -184,7 +194,7 @@ class AlertOutbox:
             "lease": None,
             "reported": False,
         }
-        key = _row(PENDING, alert_id)
+        key = _pending_key(alert_id, now)
         extra = list(self.session_rows(alert_id, alert)) if self.session_rows is not None else []
         value = orjson.dumps(state)
 
@@ -237,65 +247,60 @@ class AlertOutbox:
         self._pool.shutdown(wait=False, cancel_futures=True)
 
     async def deliver_due(self) -> float:
-        """One round: deliver every queued alert that is due and not leased by another process, a batch at a
-        time (one write takes the batch's leases, one records its outcomes). Returns the seconds until the
-        next one is due (at most POLL_SECONDS)."""
+        """One round: deliver every queued alert that is due, a batch at a time (one write takes the batch's
+        leases, one records its outcomes). Only due rows are read (they are keyed by due time; a leased row
+        is due when its lease ends). Returns the seconds until the next one is due (at most POLL_SECONDS)."""
         await self._configure()
         await self._refresh_health()
-        now = time.time()
-        soonest = POLL_SECONDS
         after: RowKey | None = None
         while True:
-            rows = await self.engine.scan(PENDING, after=after, limit=BATCH)
-            due: list[str] = []
-            for row in rows:
-                state = orjson.loads(row.value)
-                lease = state.get("lease") or {}
-                if state["next"] > now:
-                    soonest = min(soonest, state["next"] - now)
-                elif lease and lease.get("owner") != self.owner and lease.get("until", 0) > now:
-                    soonest = min(soonest, lease["until"] - now)
-                else:
-                    due.append(state["id"])
-            if due:
-                await self._deliver_batch(due)
+            now = time.time()
+            rows = await self.engine.scan(PENDING, after=after, hh_hi=_due(now + 0.001), limit=BATCH)
+            if rows:
+                await self._deliver_batch(rows)
             if len(rows) < BATCH:
-                return soonest
+                break
             after = rows[-1].key
+        upcoming = await self.engine.scan(PENDING, hh_lo=_due(time.time() + 0.001), limit=1)
+        if not upcoming:
+            return POLL_SECONDS
+        return min(POLL_SECONDS, max(0.0, int(upcoming[0].key.hh) / 1000 - time.time()))
 
-    async def _take_leases(self, alert_ids: Sequence[str]) -> list[dict[str, Any]]:
-        """Lease the alerts that are still queued, due and not leased by another process (one atomic write)."""
-        keys = [_row(PENDING, i) for i in alert_ids]
+    async def _take_leases(self, rows: Sequence[Row]) -> list[tuple[RowKey, dict[str, Any]]]:
+        """Lease the scanned alerts that are still there (one atomic write): each row moves to the due time
+        of its lease's end, with the owner, so no other process sees it due while this one delivers it."""
+        keys = [row.key for row in rows]
         now = time.time()
         # Long enough for the whole batch, even if every delivery runs to its timeout: another process must
         # not take an alert over while this one may still be delivering it.
         bound = max((float(getattr(c, "timeout", channel_mod.DEFAULT_TIMEOUT)) for c in self._channels.values()),
                     default=channel_mod.DEFAULT_TIMEOUT) + 1.0
-        rounds = -(-len(alert_ids) * max(1, len(self._channels)) // MAX_CONCURRENT)
+        rounds = -(-len(rows) * max(1, len(self._channels)) // MAX_CONCURRENT)
         until = now + max(self._policy.lease_seconds, rounds * bound + 2.0)
         owner = self.owner
 
         def decide(values: list[bytes | None]) -> Decision:
-            changes, taken = [], []
+            changes: list[Put | Delete] = []
+            taken = []
             for key, raw in zip(keys, values, strict=True):
                 if raw is None:
-                    continue  # delivered meanwhile by another process
+                    continue  # taken (or delivered) meanwhile by another process
                 state = orjson.loads(raw)
-                lease = state.get("lease") or {}
-                if (lease and lease.get("owner") != owner and lease.get("until", 0) > now) or state["next"] > now:
-                    continue
                 state["lease"] = {"owner": owner, "until": until}
-                changes.append(Put(key, orjson.dumps(state)))
-                taken.append(state)
+                state["next"] = until
+                leased = _pending_key(state["id"], until)
+                changes += [Delete(key), Put(leased, orjson.dumps(state))]
+                taken.append((leased, state))
             return Decision(changes, taken)
 
-        taken: list[dict[str, Any]] = await self.engine.atomic(keys, decide)
+        taken: list[tuple[RowKey, dict[str, Any]]] = await self.engine.atomic(keys, decide)
         return taken
 
-    async def _deliver_batch(self, alert_ids: Sequence[str]) -> None:
-        states = await self._take_leases(alert_ids)
-        if not states:
+    async def _deliver_batch(self, rows: Sequence[Row]) -> None:
+        leased = await self._take_leases(rows)
+        if not leased:
             return
+        states = [state for _, state in leased]
         gate = asyncio.Semaphore(MAX_CONCURRENT)
 
         async def attempt(alert_id: str, envelope: bytes, name: str) -> tuple[str, str, str | None]:
@@ -320,13 +325,13 @@ class AlertOutbox:
         outcomes: dict[str, dict[str, str | None]] = {state["id"]: {} for state in states}
         for alert_id, name, error in await asyncio.gather(*tries):
             outcomes[alert_id][name] = error
-        await self._settle(outcomes)
+        await self._settle(outcomes, {state["id"]: key for key, state in leased})
 
-    async def _settle(self, outcomes: dict[str, dict[str, str | None]]) -> None:
+    async def _settle(self, outcomes: dict[str, dict[str, str | None]], leased: dict[str, RowKey]) -> None:
         """Record a batch's outcomes in one atomic write: delivered alerts move to the history, the others
-        get their next attempt; each channel's health is updated."""
+        get their next attempt (their row moves to that due time); each channel's health is updated."""
         ids = list(outcomes)
-        keys = [_row(PENDING, i) for i in ids]
+        keys = [leased[i] for i in ids]
         names = sorted({n for per in outcomes.values() for n in per})
         health_keys = [_health_row(n) for n in names]
         now = time.time()
@@ -350,7 +355,7 @@ class AlertOutbox:
             verdicts = []
             for alert_id, key, raw in zip(ids, keys, values[: len(ids)], strict=True):
                 if raw is None:
-                    continue
+                    continue  # the lease ran out and another process took it over: it delivers again
                 state = orjson.loads(raw)
                 for name, error in outcomes[alert_id].items():
                     if error is None:
@@ -371,7 +376,7 @@ class AlertOutbox:
                 report = state["attempts"] >= policy.report_after and not state["reported"]
                 if report:
                     state["reported"] = True
-                changes.append(Put(key, orjson.dumps(state)))
+                changes += [Delete(key), Put(_pending_key(alert_id, state["next"]), orjson.dumps(state))]
                 verdicts.append(("report" if report else "retry", state))
             return Decision(changes, verdicts)
 
@@ -451,7 +456,7 @@ async def pending(engine: Any) -> list[dict[str, Any]]:
             state["alert"] = envelope.get("alert")
             out.append(state)
         if len(rows) < 256:
-            return out
+            return sorted(out, key=lambda a: a["id"])
         after = rows[-1].key
 
 

@@ -14,7 +14,6 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-import orjson
 import pytest
 
 from perimeterdb.audit.log import AuditLog, read_records
@@ -216,13 +215,13 @@ def test_a_stale_lease_is_taken_over(tmp_path: Path) -> None:
             dead = AlertOutbox(engine, tmp_path)
             alert_id = await dead.enqueue(dict(ALERT))
             await dead._configure(force=True)
-            assert await dead._take_leases([alert_id])  # ...and then it "dies"
+            assert await dead._take_leases(await engine.scan(outbox.PENDING))  # ...and then it "dies"
             alive = AlertOutbox(engine, tmp_path)
             await alive.deliver_due()
             assert not hook.received, "the live lease is respected"
-            raw = await engine.get(outbox._row(outbox.PENDING, alert_id))
-            assert raw is not None and orjson.loads(raw)["lease"]["owner"] == dead.owner
-            until = orjson.loads(raw)["lease"]["until"]
+            [queued] = await outbox.pending(engine)
+            assert queued["id"] == alert_id and queued["lease"]["owner"] == dead.owner
+            until = queued["lease"]["until"]
             assert until - time.time() < 15, "a lease lasts a bounded time"
             await asyncio.sleep(until - time.time() + 0.2)
             await alive.deliver_due()
@@ -237,3 +236,24 @@ def test_secret_file_readable_by_others_is_refused(tmp_path: Path) -> None:
     os.chmod(secret, 0o644)
     with pytest.raises(channels.DeliveryError, match="readable by others"):
         channels.load_or_create_secret(secret)
+
+
+def test_a_round_reads_only_due_alerts(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A long outage with many alerts queued: a round that finds nothing due reads no queued alert."""
+    port = free_port()  # nobody listens: every webhook attempt fails at once
+    monkeypatch.setattr(outbox, "BACKOFF_BASE", 60.0)  # nothing becomes due again during the test
+
+    async def work(engine: SQLiteEngine) -> tuple[int, int]:
+        await save_settings(engine, {"alerts": {"webhook": {"url": f"http://127.0.0.1:{port}/h"}}})
+        box = AlertOutbox(engine, tmp_path)
+        for n in range(200):
+            await box.enqueue({**ALERT, "n": n})
+        await box.deliver_due()  # every alert is tried once and waits for its next attempt
+        queued = await outbox.pending(engine)
+        assert len(queued) == 200 and all(a["attempts"] == 1 and "file" in a["delivered"] for a in queued)
+        before = engine.rows_read
+        await box.deliver_due()
+        return engine.rows_read - before, len(queued)
+
+    read, queued = _run(work, tmp_path)
+    assert queued == 200 and read <= 5, f"{read} rows read by a round with nothing due"
