@@ -39,17 +39,27 @@ def write_log(directory: Path, records: int, file_bytes: int, seed: int) -> Audi
     for run in range(2):
         log = AuditLog(directory, max_bytes=file_bytes, digest_interval=3600)
         for i in range(records // 2):
-            log.write({
-                "eventVersion": "1.08", "eventTime": f"2026-01-0{run + 1}T00:{i // 60 % 60:02d}:{i % 60:02d}Z",
-                "eventSource": "dynamodb.amazonaws.com", "eventName": rng.choice(["GetItem", "PutItem", "Query"]),
-                "awsRegion": "us-east-1", "sourceIPAddress": f"10.77.1.{rng.randrange(2, 250)}",
-                "userAgent": "Boto3/1.34.0 md/Botocore#1.34.0 ua/2.0 os/linux#6.1 lang/python#3.11.9",
-                "userIdentity": {"type": "IAMUser", "arn": f"arn:aws:iam::222222222222:user/u{i % 7}",
-                                 "accessKeyId": f"AKIA{i % 7:016d}"},
-                "requestParameters": {"tableName": "orders", "key": {"pk": {"S": f"customer#{i:05d}"}}},
-                "requestID": f"REQ{run}{i:08d}",
-                "additionalEventData": {"decisions": [{"action": "dynamodb:GetItem", "decision": "Allow"}]},
-            })
+            log.write(
+                {
+                    "eventVersion": "1.08",
+                    "eventTime": f"2026-01-0{run + 1}T00:{i // 60 % 60:02d}:{i % 60:02d}Z",
+                    "eventSource": "dynamodb.amazonaws.com",
+                    "eventName": rng.choice(["GetItem", "PutItem", "Query"]),
+                    "awsRegion": "us-east-1",
+                    "sourceIPAddress": f"10.77.1.{rng.randrange(2, 250)}",
+                    "userAgent": "Boto3/1.34.0 md/Botocore#1.34.0 ua/2.0 os/linux#6.1 lang/python#3.11.9",
+                    "userIdentity": {
+                        "type": "IAMUser",
+                        "arn": f"arn:aws:iam::222222222222:user/u{i % 7}",
+                        "accessKeyId": f"AKIA{i % 7:016d}",
+                    },
+                    "requestParameters": {"tableName": "orders", "key": {"pk": {"S": f"customer#{i:05d}"}}},
+                    "requestID": f"REQ{run}{i:08d}",
+                    "additionalEventData": {
+                        "decisions": [{"action": "dynamodb:GetItem", "decision": "Allow"}]
+                    },
+                }
+            )
         log.close()
     assert log is not None
     return log
@@ -104,7 +114,9 @@ def tamper(kind: str, directory: Path, rng: random.Random) -> Callable[[], None]
     return undo
 
 
-def run(records: int, trials: int, seed: int, file_bytes: int, kinds: tuple[str, ...] = KINDS) -> dict[str, tuple[int, int]]:
+def run(
+    records: int, trials: int, seed: int, file_bytes: int, kinds: tuple[str, ...] = KINDS
+) -> dict[str, tuple[int, int]]:
     """{kind: (detected, tried)}."""
     rng = random.Random(seed)
     out: dict[str, tuple[int, int]] = {}
@@ -130,14 +142,23 @@ def run(records: int, trials: int, seed: int, file_bytes: int, kinds: tuple[str,
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--records", type=int, default=3000)
-    parser.add_argument("--trials", type=int, default=2000, help="single-byte changes (and as many of each other edit / 5)")
+    parser.add_argument(
+        "--trials", type=int, default=2000, help="single-byte changes (and as many of each other edit / 5)"
+    )
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--file-bytes", type=int, default=64 * 1024)
     args = parser.parse_args()
     start = time.perf_counter()
     results = run(args.records, args.trials, args.seed, args.file_bytes, ("byte",))
-    results.update(run(args.records, max(len(KINDS), args.trials // 5 * (len(KINDS) - 1)), args.seed + 1,
-                       args.file_bytes, KINDS[1:]))
+    results.update(
+        run(
+            args.records,
+            max(len(KINDS), args.trials // 5 * (len(KINDS) - 1)),
+            args.seed + 1,
+            args.file_bytes,
+            KINDS[1:],
+        )
+    )
     for kind, (hit, tried) in results.items():
         print(f"{kind:15s} detected {hit} of {tried} ({100.0 * hit / tried:.1f} %)")
     print(f"({args.records} records per log, seed {args.seed}, {time.perf_counter() - start:.1f} s)")

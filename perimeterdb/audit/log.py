@@ -37,10 +37,13 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
 
 from perimeterdb.audit import chain, records
+from perimeterdb.audit.keys import KEY_NAME as KEY_NAME  # re-exported: callers name the key file by it
+from perimeterdb.audit.keys import PUBLIC_KEY_NAME as PUBLIC_KEY_NAME
+from perimeterdb.audit.keys import default_key_path, load_or_create_key
+from perimeterdb.audit.sampling import SUMMARY_EVENT as SUMMARY_EVENT
+from perimeterdb.audit.sampling import Sampler
 
 log = logging.getLogger(__name__)
 
@@ -49,126 +52,10 @@ _sha256 = hashlib.sha256
 _hexlify = binascii.hexlify
 _monotonic = time.monotonic
 LOG_NAME = "audit.log"  # the single file of versions before chaining (still read, never written)
-KEY_NAME = "audit-digest.key"
-PUBLIC_KEY_NAME = "audit-digest.pub"
-SUMMARY_EVENT = "UnauthenticatedRequestsSummary"
-_SUMMARY_KEYS_MAX = 100  # sources listed by name in one summary; the rest are added up
-
-
-def load_or_create_key(path: Path) -> Ed25519PrivateKey:
-    """The digest signing key at ``path`` (32 raw bytes, 0600), made on first use. Never logged. The public
-    key is written beside it (``audit-digest.pub``, hex) for verifiers that must not hold the private key."""
-    try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        key = Ed25519PrivateKey.generate()
-        raw = key.private_bytes(Encoding.Raw, PrivateFormat.Raw, NoEncryption())
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        try:
-            os.write(fd, raw)
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        try:
-            os.link(tmp, path)  # fails if another process made one meanwhile: then use that one
-        except FileExistsError:
-            pass
-        finally:
-            tmp.unlink()
-        raw = path.read_bytes()
-        pub = path.with_name(PUBLIC_KEY_NAME)
-        pub.write_text(chain.public_key_hex(Ed25519PrivateKey.from_private_bytes(raw).public_key()) + "\n")
-        log.warning("created the audit digest signing key %s (keep it with the secret key file)", path)
-    if len(raw) != 32:
-        raise ValueError(f"{path} is not an audit digest signing key (32 bytes)")
-    if path.stat().st_mode & 0o077:
-        try:
-            os.chmod(path, 0o600)
-        except OSError:
-            log.warning("%s is readable by others than its owner and cannot be made 0600", path)
-    return Ed25519PrivateKey.from_private_bytes(raw)
-
-
-def default_key_path(directory: Path) -> Path:
-    """Where a log opened without ``signing_key`` finds its key: the server's default place (beside
-    ``DATA_DIR/secret.key``, the log being ``DATA_DIR/audit``) when that is where the key is or would be;
-    else inside the log directory. A server started with ``--key-file`` elsewhere keeps its key there: a
-    tool writing to its log must pass that ``signing_key``, or its digests will not verify."""
-    beside = directory.parent / KEY_NAME
-    if beside.exists() or (directory.parent / "secret.key").exists():
-        return beside
-    return directory / KEY_NAME
 
 
 def new_writer_id() -> str:
     return time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()) + "-" + secrets.token_hex(4)
-
-
-class _Sampler:
-    """Counts anonymous failures per (source, error) in one-second windows; admits the first few in full."""
-
-    def __init__(self, per_source: int, total: int, max_keys: int = 10_000) -> None:
-        self.per_source = per_source
-        self.total = total
-        self.max_keys = max_keys
-        self.window_start = 0.0
-        self.window_wall = 0.0
-        self.counts: dict[tuple[str, str], list[int]] = {}  # key -> [seen, written]
-        self.written = 0
-        self.suppressed = 0
-
-    def admit(self, key: tuple[str, str], now: float, full_allowed: bool) -> bool:
-        entry = self.counts.get(key)
-        if entry is None:
-            if len(self.counts) >= self.max_keys:
-                key = ("*", "*")
-                entry = self.counts.get(key)
-            if entry is None:
-                entry = self.counts[key] = [0, 0]
-        entry[0] += 1
-        if full_allowed and entry[1] < self.per_source and self.written < self.total:
-            entry[1] += 1
-            self.written += 1
-            return True
-        self.suppressed += 1
-        return False
-
-    def due(self, now: float) -> bool:
-        return now - self.window_start >= 1.0
-
-    def roll(self, now: float) -> dict[str, Any] | None:
-        """Start a new window; the summary record of the one that ended, when it suppressed anything."""
-        summary = None
-        if self.suppressed:
-            ranked = sorted(self.counts.items(), key=lambda kv: -kv[1][0])
-            listed = [
-                {"sourceIPAddress": ip, "errorCode": code, "count": seen, "suppressed": seen - written}
-                for (ip, code), (seen, written) in ranked[:_SUMMARY_KEYS_MAX]
-            ]
-            rest = ranked[_SUMMARY_KEYS_MAX:]
-            summary = {
-                "windowStart": records.iso_now(_utc(self.window_wall)),
-                "windowSeconds": 1,
-                "written": self.written,
-                "suppressed": self.suppressed,
-                "sources": listed,
-                "otherSources": len(rest),
-                "otherCount": sum(v[0] for _, v in rest),
-            }
-        self.window_start = now
-        self.window_wall = time.time()
-        self.counts = {}
-        self.written = 0
-        self.suppressed = 0
-        return summary
-
-
-def _utc(epoch: float) -> Any:
-    from datetime import UTC, datetime
-
-    return datetime.fromtimestamp(epoch, UTC)
 
 
 def _directory_bytes(directory: Path) -> int:
@@ -226,7 +113,7 @@ class AuditLog:
         self._digest_due = 0.0
         self._used = _directory_bytes(directory)
         self._low_disk = self._disk_low()
-        self._sampler = _Sampler(sample_per_source, sample_total)
+        self._sampler = Sampler(sample_per_source, sample_total)
         self._budget_noted = False
         self._closed = False
         self._lock_fd: int | None = None
