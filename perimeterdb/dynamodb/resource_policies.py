@@ -67,7 +67,7 @@ def validate_policy(text: Any) -> None:
         raise errors.validation(_INVALID + f"Maximum policy size of {MAX_POLICY_BYTES} bytes exceeded")
     try:
         document = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nesting deeper than the parser's stack
         raise _document("This policy contains invalid Json") from None
     if not isinstance(document, dict):
         raise _document("This policy contains invalid Json")

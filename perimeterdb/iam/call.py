@@ -135,7 +135,7 @@ def check_document(text: str, kind: PolicyKind, limit: int, quota: str) -> str:
         raise errors.limit_exceeded(f"Cannot exceed quota for {quota}: {limit}")
     try:
         json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nesting deeper than the parser's stack
         raise errors.malformed_policy("Syntax errors in policy.") from None
     try:
         check_policy(text, kind)  # parsed and compiled, as the authorizer will

@@ -78,6 +78,8 @@ def parse_policy(document: str | bytes | Mapping[str, Any], kind: PolicyKind) ->
             raw = json.loads(document)
         except ValueError as exc:
             raise PolicyParseError("", f"Syntax errors in policy: {exc}") from None
+        except RecursionError:
+            raise PolicyParseError("", "Syntax errors in policy: nested too deeply") from None
     else:
         raw = document
     if not isinstance(raw, Mapping):

@@ -89,6 +89,8 @@ def parse_world(text: str, source: str = "<world>") -> World:
         mark = getattr(exc, "problem_mark", None)
         line = f":{mark.line + 1}" if mark is not None else ""
         raise WorldError(f"{source}{line}: not valid YAML: {getattr(exc, 'problem', exc)}") from None
+    except RecursionError:  # PyYAML composes recursively: nesting deeper than the stack is refused here
+        raise WorldError(f"{source}:1: not valid YAML: nested too deeply") from None
     world = World(data if isinstance(data, dict) else {}, source, root)
     if not isinstance(data, dict):
         raise WorldError(f"{source}:1: the world file must be a mapping")

@@ -1,0 +1,105 @@
+"""Every 5xx or crash found by the issue-13 campaign (fuzzing, probing, kill -9, linearizability), as a
+regression test that drives the real server (or the real CLI) wherever the input arrives from outside.
+
+Found so far (see docs/reliability.md for how):
+- a policy document nested deeper than Python's recursion limit gave 500 on IAM CreatePolicy, DynamoDB
+  PutResourcePolicy and CreateTable's ResourcePolicy (json.loads raised RecursionError);
+- a world file nested as deep crashed ``perimeterdb world validate`` with a traceback (yaml raised
+  RecursionError, not YAMLError).
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from botocore.exceptions import ClientError
+
+from perimeterdb.policy import PolicyKind, PolicyParseError, parse_policy
+from perimeterdb.world.worldfile import WorldError, parse_world
+from tests.support.server import ServerProcess
+
+DEPTH = 3050  # past the server's raised recursion limit, and still inside IAM's 6144-character quota
+
+
+def _deep_policy(depth: int = DEPTH) -> str:
+    return '{"Version":"2012-10-17","Statement":' + "[" * depth + "]" * depth + "}"
+
+
+def _code(exc: pytest.ExceptionInfo[ClientError]) -> tuple[int, str]:
+    response = exc.value.response
+    return response["ResponseMetadata"]["HTTPStatusCode"], response["Error"]["Code"]
+
+
+def test_deeply_nested_managed_policy_is_malformed_not_a_500(server: ServerProcess) -> None:
+    iam = server.client("iam")
+    with pytest.raises(ClientError) as exc:
+        iam.create_policy(PolicyName="deep-nesting", PolicyDocument=_deep_policy())
+    assert _code(exc) == (400, "MalformedPolicyDocument")
+
+
+def test_deeply_nested_resource_policy_is_a_validation_error_not_a_500(ddb: Any, hash_table: str) -> None:
+    arn = ddb.describe_table(TableName=hash_table)["Table"]["TableArn"]
+    for depth in (DEPTH, 9000):
+        with pytest.raises(ClientError) as exc:
+            ddb.put_resource_policy(ResourceArn=arn, Policy=_deep_policy(depth))
+        assert _code(exc) == (400, "ValidationException")
+        assert "invalid Json" in exc.value.response["Error"]["Message"]
+
+
+def test_deeply_nested_resource_policy_at_create_table_is_a_validation_error(ddb: Any) -> None:
+    with pytest.raises(ClientError) as exc:
+        ddb.create_table(
+            TableName="deep-nesting-table",
+            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+            BillingMode="PAY_PER_REQUEST",
+            ResourcePolicy=_deep_policy(),
+        )
+    assert _code(exc) == (400, "ValidationException")
+    assert "deep-nesting-table" not in ddb.list_tables()["TableNames"]
+
+
+def test_deeply_nested_organizations_policy_is_malformed_not_a_500(server: ServerProcess) -> None:
+    org = server.client("organizations")
+    try:
+        org.create_organization(FeatureSet="ALL")
+    except ClientError as error:
+        assert error.response["Error"]["Code"] == "AlreadyInOrganizationException"
+    with pytest.raises(ClientError) as exc:
+        org.create_policy(
+            Name="deep-nesting", Description="", Type="SERVICE_CONTROL_POLICY", Content=_deep_policy(2500)
+        )
+    assert _code(exc) == (400, "MalformedPolicyDocumentException")
+
+
+@pytest.mark.parametrize("depth", [1000, 20000])
+def test_policy_parser_refuses_deep_nesting_with_its_own_error(depth: int) -> None:
+    with pytest.raises(PolicyParseError):
+        parse_policy(_deep_policy(depth), PolicyKind.IDENTITY)
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["[" * 5000 + "]" * 5000, "version: 1\naccounts: " + "{a: " * 3000 + "1" + "}" * 3000, "- " * 3000 + "x"],
+)
+def test_deeply_nested_world_file_is_a_world_error(text: str) -> None:
+    with pytest.raises(WorldError):
+        parse_world(text, "deep.yaml")
+
+
+def test_world_validate_reports_a_deep_world_file_without_a_traceback(tmp_path: Path) -> None:
+    path = tmp_path / "deep.yaml"
+    path.write_text("version: 1\naccounts: " + "[" * 5000 + "]" * 5000 + "\n")
+    result = subprocess.run(
+        [sys.executable, "-m", "perimeterdb.cli", "world", "validate", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode != 0
+    assert "Traceback" not in result.stderr, result.stderr[-2000:]
+    assert "deep.yaml" in result.stdout + result.stderr
