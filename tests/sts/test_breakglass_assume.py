@@ -373,3 +373,33 @@ def test_no_alert_no_session(store: IdentityStore, healthy: bool, broken: bool, 
     assert asyncio.run(store.list_global(SESSIONS)) == []
     if not broken:
         assert [a["outcome"] for a, _ in outbox.queued] == ["refused"]  # the refusal itself is alerted
+
+
+def test_note_record_keeps_what_a_break_glass_credential_created(tmp_path: Path) -> None:
+    async def go() -> list[dict[str, Any]]:
+        engine = SQLiteEngine(tmp_path / "db.sqlite3", durability="normal")
+        try:
+            session = {"id": "ASIACHILD", "expires": time.time() + 60,
+                       "principal": {"break_glass": True, "origin_session": "ASIAROOT"}}
+            row = RowKey("meta:sts-sessions", b"", b"ASIACHILD", b"")
+            await engine.atomic([row], lambda _v: Decision([Put(row, orjson.dumps(session))]))
+            base = {"userIdentity": {"accessKeyId": "ASIACHILD", "arn": "arn:aws:sts::1:assumed-role/x/y",
+                                     "accountId": "1"}, "awsRegion": "us-east-1", "eventTime": "t"}
+            await lineage.note_record(engine, {**base, "eventName": "CreateTable", "eventID": "e1",
+                                               "requestParameters": {"tableName": "copy"}})
+            await lineage.note_record(engine, {**base, "eventName": "PutRolePolicy", "eventID": "e2",
+                                               "requestParameters": {"roleName": "app", "policyName": "wide"}})
+            await lineage.note_record(engine, {**base, "eventName": "CreateUser", "eventID": "e3",
+                                               "errorCode": "AccessDenied", "requestParameters": {"userName": "no"}})
+            await lineage.note_record(engine, {**base, "eventName": "GetItem", "eventID": "e4"})
+            plain = {**base, "userIdentity": {"accessKeyId": "ASIAUNKNOWN"}, "eventName": "CreateUser",
+                     "eventID": "e5", "requestParameters": {"userName": "ordinary"}}
+            await lineage.note_record(engine, plain)
+            return await lineage.created_during(engine, "ASIAROOT")
+        finally:
+            engine.close()
+
+    created = asyncio.run(go())
+    assert [(c["kind"], c["name"], c.get("owner")) for c in created] == [
+        ("table", "copy", None), ("role-inline-policy", "wide", {"roleName": "app"})]
+    assert all(c["sessionId"] == "ASIACHILD" and c["originSessionId"] == "ASIAROOT" for c in created)
