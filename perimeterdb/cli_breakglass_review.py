@@ -2,7 +2,8 @@
 alerts still waiting for delivery.
 
     perimeterdb break-glass review [SESSION] [--json]        each session: who, why, approvals, duration,
-                                                             every request and change, what it created
+                                                             every request and change, what it created;
+                                                             without SESSION also the refused attempts
     perimeterdb break-glass signoff SESSION --reviewer NAME --note TEXT
     perimeterdb break-glass unreviewed [--json]              sessions without a sign-off (exit status 0)
     perimeterdb break-glass alerts [--json] [--all]          alerts not yet delivered to every channel
@@ -122,12 +123,20 @@ def run_review(args: argparse.Namespace) -> int:
         if args.session and not found:
             print(f"no break-glass session {args.session}", file=sys.stderr)
             return 1
+        refused = [] if args.session else await review.refused_attempts(engine)
         if args.json:
-            print(json.dumps({"sessions": found}, default=str, indent=1))
-        elif not found:
+            print(json.dumps({"sessions": found, **({} if args.session else {"refusedAttempts": refused})},
+                             default=str, indent=1))
+            return 0
+        if not found:
             print("no break-glass sessions")
-        for s in [] if args.json else found:
+        for s in found:
             _print_session(s)
+        if refused:
+            _out(f"{len(refused)} refused break-glass attempt(s):")
+        for a in refused:
+            _out(f"  {a['time']} {a['roleArn']} by {a['principalArn'] or a['who']} from "
+                 f"{a['vpcEndpointId'] or a['sourceIPAddress'] or '?'}: {a['errorCode']}: {a['errorMessage']}")
         return 0
 
     return _with_engine(args, work)

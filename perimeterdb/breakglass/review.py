@@ -6,7 +6,7 @@ Where the facts come from, so that a session is found even after the audit log r
 - the session's own facts are stored when its alert is queued (``session_rows``, written by the outbox in the
   same atomic write as the alert; space ``breakglass:review``, rows ``session/<session id>/<alert id>``);
 - every break-glass request's alert leaves an activity row (``activity/<access key id>/<alert id>``): time,
-  action, outcome, event id;
+  action, outcome, event id; every refused assumption leaves one too (``refused/attempt/<alert id>``);
 - the audit log adds, where it still has the record, the resource and the decision of each request;
 - ``breakglass/lineage.created_during`` lists what the session (and what derives from it) created; this
   module checks whether each still exists;
@@ -30,7 +30,7 @@ import orjson
 from perimeterdb.storage.engine import Decision, Put, RowKey
 
 SPACE = "breakglass:review"
-_SESSION, _ACTIVITY, _SIGNOFF = b"session", b"activity", b"signoff"
+_SESSION, _ACTIVITY, _SIGNOFF, _REFUSED = b"session", b"activity", b"signoff", b"refused"
 _STS_SESSIONS = "meta:sts-sessions"  # world/identities.SESSIONS: the session credentials (read only here)
 READ_ONLY_PREFIXES = (
     "Get", "List", "Describe", "Query", "Scan", "BatchGet", "TransactGet", "Simulate", "Check", "Lookup",
@@ -81,6 +81,13 @@ def session_rows(alert_id: str, alert: Mapping[str, Any]) -> list[Put]:
         )}
         facts["alertId"] = alert_id
         return [Put(_key(_SESSION, str(alert["sessionId"]), alert_id), orjson.dumps(facts, default=str))]
+    if alert.get("outcome") == "refused":
+        attempt = {k: alert.get(k) for k in (
+            "time", "roleArn", "who", "principalArn", "accessKeyId", "sourceIdentity", "justification", "ticket",
+            "sourceIPAddress", "vpcEndpointId", "errorCode", "errorMessage", "derivedFrom",
+        )}
+        attempt["alertId"] = alert_id
+        return [Put(_key(_REFUSED, "attempt", alert_id), orjson.dumps(attempt, default=str))]
     key_id = alert.get("accessKeyId")
     if alert.get("alert") == "break-glass" and key_id and alert.get("what"):
         activity = {
@@ -348,6 +355,16 @@ async def _revoked(engine: Any, session_id: str) -> dict[str, Any] | None:
         return None
     mark = orjson.loads(raw).get("revoked")
     return dict(mark) if isinstance(mark, Mapping) else None
+
+
+async def refused_attempts(engine: Any) -> list[dict[str, Any]]:
+    """Every refused break-glass assumption (no MFA, a replayed code, no justification, no approval, ...),
+    oldest first: who, from where, which role, and STS's error."""
+    out = []
+    for _, attempt in await _rows(engine, _REFUSED):
+        attempt["time"] = _iso(attempt.get("time"))
+        out.append(attempt)
+    return out
 
 
 def unreviewed(all_sessions: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:

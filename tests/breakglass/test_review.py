@@ -56,7 +56,9 @@ def test_rows_an_alert_leaves() -> None:
     assert session.key.space == review.SPACE and orjson.loads(session.value)["justification"] == "INC-7: restore"
     [activity] = review.session_rows("a2", _request("ASIAONE", "PutItem", T0, "e1"))
     assert orjson.loads(activity.value)["action"] == "PutItem"
-    assert review.session_rows("a3", {**_grant("ASIAONE"), "outcome": "refused"}) == []
+    [refused] = review.session_rows("a3", {**_grant("ASIAONE"), "outcome": "refused", "errorCode": "AccessDenied"})
+    assert refused.key.hh == b"refused" and orjson.loads(refused.value)["errorCode"] == "AccessDenied"
+    assert review.session_rows("a4", {"alert": "something-else"}) == []
     assert review.is_mutating("PutItem") and not review.is_mutating("BatchGetItem") and not review.is_mutating("Query")
 
 

@@ -185,6 +185,20 @@ def test_session_is_alerted_reviewed_and_signed_off(lab: tuple[Lab, Receiver]) -
     assert "no undelivered" in _cli(lab_, "alerts").stdout
 
 
+def test_refused_attempts_are_listed(lab: tuple[Lab, Receiver]) -> None:
+    lab_, hook = lab
+    with pytest.raises(ClientError) as refused:  # no MFA code
+        lab_.client("sts").assume_role(RoleArn=ROLE, RoleSessionName="nomfa",
+                                       Tags=[{"Key": "justification", "Value": "just looking"}])
+    assert refused.value.response["Error"]["Code"] == "AccessDenied"
+    assert hook.wait_for(lambda: any(a["alert"].get("outcome") == "refused" for a in _alerts(hook)))
+    listing = json.loads(_cli(lab_, "review", "--json").stdout)
+    [attempt] = [a for a in listing["refusedAttempts"] if a["justification"] == "just looking"]
+    assert attempt["roleArn"] == ROLE and attempt["errorCode"] == "AccessDenied"
+    assert attempt["principalArn"] == f"arn:aws:iam::{PROD}:user/oncall" and attempt["sourceIPAddress"] == "127.0.0.1"
+    assert "refused break-glass attempt" in _cli(lab_, "review").stdout
+
+
 def test_unknown_session_and_missing_data(lab: tuple[Lab, Receiver], tmp_path: Path) -> None:
     lab_, _ = lab
     missing = _cli(lab_, "review", "ASIANOSUCHSESSION", check=False)
