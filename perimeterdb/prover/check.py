@@ -9,6 +9,7 @@ encoding bug and the answer is UNKNOWN with that reason, never a wrong counterex
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -31,7 +32,7 @@ from perimeterdb.policy.context import ContextKeys
 from perimeterdb.prover import solve as solver
 from perimeterdb.prover.encode import ActionSpace, allowed
 from perimeterdb.prover.request import Case, Fresh, Problem, SymRequest, Unsupported
-from perimeterdb.prover.smt import FALSE, TRUE, and_, not_, or_
+from perimeterdb.prover.smt import FALSE, TRUE, and_, eq, not_, or_, str_lit
 
 __all__ = ["COUNTEREXAMPLE", "HOLDS", "UNKNOWN", "Counterexample", "Result", "check", "replay_policies"]
 
@@ -192,11 +193,26 @@ def check(
     if not goals:
         status, reason = (UNKNOWN, "; ".join(unsupported)) if unsupported else (HOLDS, "")
         return Result(query, status, None, reason, time.perf_counter() - start, "", len(cases), notes)
-    texts = [problem.text(goal) for _, goal in goals]
+    # Guesses first: each new principal with a name taken from the policies (pinned), which the solvers
+    # answer far faster than a free name; then every case in full.
+    names = _candidate_names(cases)
+    hinted: list[tuple[int, str]] = []
+    for index, goal in goals:
+        req = requests[index]
+        if req is not None and isinstance(req.case.principal, Fresh):
+            for name in names:
+                pin = and_(
+                    eq(req.principal_terms["name"], str_lit(name)), eq(req.principal_terms["path"], '""')
+                )
+                hinted.append((index, and_(goal, pin)))
+    ordered = hinted + goals
+    hints = frozenset(range(len(hinted)))
+    texts = [problem.text(goal, case=index) for index, goal in ordered]
     if in_process:
-        answer = solver.solve_in_process(texts, timeout=timeout)
+        answer = solver.solve_in_process(texts, timeout=timeout, hints=hints)
     else:
-        answer = solver.solve(texts, timeout=timeout)
+        answer = solver.solve(texts, timeout=timeout, hints=hints)
+    goals = ordered
     seconds = time.perf_counter() - start
     if answer.status == "unsat":
         if unsupported:
@@ -217,6 +233,38 @@ def check(
             query, UNKNOWN, None, f"encoding bug: {problem_text}", seconds, answer.solver, len(cases), notes
         )
     return Result(query, COUNTEREXAMPLE, found, "", seconds, answer.solver, len(cases), notes)
+
+
+_NAME_IN_ARN = re.compile(r":(?:role|user)/(?:[^*?]*/)?([\w+=,.@*?-]+)$")
+
+
+def _candidate_names(cases: list[Case]) -> list[str]:
+    """Role and user names the policies mention (in ARN patterns, with wildcards filled in), and one
+    unrelated name: likely witnesses for a new principal."""
+    found: list[str] = []
+    seen: set[int] = set()
+    for case in cases:
+        fresh = case.principal
+        groups = [case.policies.resource, case.policies.vpce]
+        groups += [p for level in case.policies.scp_levels for p in level]
+        groups += [p for level in case.policies.rcp_levels for p in level]
+        if isinstance(fresh, Fresh):
+            for creator in fresh.creators or ():
+                groups += list(creator.policies.identity)
+        for policy in groups:
+            if policy is None or id(policy) in seen:
+                continue
+            seen.add(id(policy))
+            for stmt in policy.statements:
+                texts = list(stmt.statement.resources or ()) + list(stmt.statement.not_resources or ())
+                texts += [v for cc in stmt.conditions for v in cc.clause.values]
+                for text in texts:
+                    m = _NAME_IN_ARN.search(text)
+                    if m is not None:
+                        name = m.group(1).replace("*", "x").replace("?", "x")
+                        if name not in found and not name.startswith("x"):
+                            found.append(name)
+    return [*found[:6], "attacker"]
 
 
 def creatable(req: SymRequest) -> str:

@@ -337,7 +337,7 @@ def no_new_world_access(
         return Result(
             "no-new-access (worlds)", HOLDS, None, "", time.perf_counter() - start, "", len(new_cases)
         )
-    texts = [problem.text(g) for _, g in goals]
+    texts = [problem.text(g, case=i) for i, g in goals]
     answer = (solver.solve_in_process if in_process else solver.solve)(texts, timeout=timeout)
     seconds = time.perf_counter() - start
     if answer.status == "unsat":

@@ -20,6 +20,7 @@ Symbolic keys, and the views through which each family of operators reads them:
 from __future__ import annotations
 
 import ipaddress
+import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -90,6 +91,9 @@ _NAME_RE = '(re.+ (re.union (re.range "a" "z") (re.range "A" "Z") (re.range "0" 
 _PATH_RE = '(re.union (str.to_re "") (re.++ (re.+ (re.range "!" "~")) (str.to_re "/")))'
 _ACCOUNT_RE = '((_ re.loop 12 12) (re.range "0" "9"))'
 MAX_DATE = 253402300799  # 9999-12-31T23:59:59Z
+
+
+_CASE_SYMBOL = re.compile(r"\|c(\d+)[.q]")
 
 
 class Unsupported(Exception):
@@ -180,10 +184,20 @@ class Problem:
         if term != TRUE:
             self.asserts.append(term)
 
-    def text(self, goal: str) -> str:
+    def text(self, goal: str, case: int | None = None) -> str:
+        """The problem with this goal. With ``case``, the assertions about other cases' principals
+        (symbols ``c<n>.…``, ``c<n>q<m>.…``) are left out: they cannot matter to this goal, and each new
+        principal's string constraints would otherwise slow every case down."""
+        asserts = self.asserts
+        if case is not None:
+            asserts = [
+                a
+                for a in asserts
+                if _CASE_SYMBOL.findall(a) in ([], [str(case)]) or set(_CASE_SYMBOL.findall(a)) == {str(case)}
+            ]
         lines = ["(set-logic ALL)"]
         lines += [f"(declare-const {smt.symbol(n)} {s})" for n, s in self.decls.items()]
-        lines += [f"(assert {a})" for a in self.asserts]
+        lines += [f"(assert {a})" for a in asserts]
         lines.append(f"(assert {goal})")
         return "\n".join(lines) + "\n"
 
@@ -318,6 +332,12 @@ class SymRequest:
             arn = concat(['"arn:aws:sts::"', account, '":assumed-role/"', name, '"/"', session])
             userid = concat(['"AROA"', uid, '":"', session])
             self.principal_terms["session"] = session
+        # Named once: every policy test reads the same symbol (solvers do better than on repeated concats).
+        arn_sym = pr.const(f"c{i}.arn", "String")
+        principal_arn_sym = pr.const(f"c{i}.principal_arn", "String")
+        pr.add(f"(= {arn_sym} {arn})")
+        pr.add(f"(= {principal_arn_sym} {principal_arn})")
+        arn, principal_arn = arn_sym, principal_arn_sym
         if p.type == "AssumedRole":
             for sealed in p.forbidden:
                 pr.add(f"(not {in_re(name, smt.fold_regex(sealed.lower()))})")

@@ -177,7 +177,9 @@ def xor(a: str, b: bool) -> str:
 # --- regular expressions -----------------------------------------------------------------------------
 
 _ALL = "re.allchar"
-_NOT_COLON = '(re.inter re.allchar (re.comp (str.to_re ":")))'
+_NOT_COLON = (
+    '(re.union (re.range "\\u{0}" "9") (re.range ";" "\\u{2ffff}"))'  # [^:], as ranges (no complement)
+)
 
 
 def _re_concat(items: list[str]) -> str:

@@ -127,7 +127,9 @@ def _run_cvc5(text: str, timeout: float, want: list[str] | None) -> tuple[str, d
 _RUNNERS = {"z3": _run_z3, "cvc5": _run_cvc5}
 
 
-def _run_list(name: str, texts: list[str], timeout: float) -> tuple[str, dict[str, Any], str]:
+def _run_list(
+    name: str, texts: list[str], timeout: float, hints: frozenset[int] = frozenset()
+) -> tuple[str, dict[str, Any], str]:
     """Several problems in turn: the first sat wins (its index in ``model["#problem"]``); all unsat ->
     unsat; otherwise unknown. The time budget is shared."""
     deadline = time.perf_counter() + timeout
@@ -136,24 +138,26 @@ def _run_list(name: str, texts: list[str], timeout: float) -> tuple[str, dict[st
         left = deadline - time.perf_counter()
         if left <= 0:
             return "unknown", {}, f"timeout after {timeout:g} s"
-        status, model, reason = _RUNNERS[name](text, left, None)
+        status, model, reason = _RUNNERS[name](text, min(left, 0.3) if index in hints else left, None)
         if status == "sat":
             model["#problem"] = index
             return status, model, ""
-        if status != "unsat":
+        if status != "unsat" and index not in hints:
             reasons.append(f"problem {index}: {reason or 'unknown'}")
     if reasons:
         return "unknown", {}, "; ".join(reasons)
     return "unsat", {}, ""
 
 
-def solve_in_process(text: str | list[str], *, solver: str = "cvc5", timeout: float = 5.0) -> Answer:
+def solve_in_process(
+    text: str | list[str], *, solver: str = "cvc5", timeout: float = 5.0, hints: frozenset[int] = frozenset()
+) -> Answer:
     """One solver in this process (tests and the differential bench, where a child per problem costs
     more than the problem)."""
     start = time.perf_counter()
     try:
         texts = [text] if isinstance(text, str) else text
-        status, model, reason = _run_list(solver, texts, timeout)
+        status, model, reason = _run_list(solver, texts, timeout, hints)
     except Exception as exc:  # a solver error is an UNKNOWN, never a proof
         return Answer("unknown", {}, solver, time.perf_counter() - start, f"{solver} failed: {exc}")
     return Answer(status, model, solver, time.perf_counter() - start, reason)
@@ -172,36 +176,124 @@ def _child(name: str, texts: list[str], timeout: float, conn: Connection) -> Non
         conn.close()
 
 
-def solve(text: str | list[str], *, timeout: float = 10.0, solvers: tuple[str, ...] | None = None) -> Answer:
-    """The portfolio: every available solver in its own child process, raced on each problem in turn
-    (``text`` may be a list); the first sat/unsat of a problem decides it. The first sat problem wins
-    (its index in ``model["#problem"]``); all unsat -> unsat; any undecided -> unknown. The time budget
-    is shared by the list."""
+_SLICES = (0.3, 1.5, 5.0)  # seconds per problem in the first passes; the last pass gets what is left
+
+
+def _stream(
+    name: str, texts: list[str], timeout: float, decided: Any, conn: Connection, hints: frozenset[int]
+) -> None:
+    """One solver over the whole list, in passes with growing time slices, skipping the problems the
+    other solver has decided (``decided``: a shared byte per problem). Sends (index, status, model, reason)
+    for each problem it decides, then ("done",)."""
+    try:
+        deadline = time.perf_counter() + timeout
+        for slice_ in (*_SLICES, None):
+            for index, text in enumerate(texts):
+                if decided[index] or (index in hints and slice_ != _SLICES[0]):
+                    continue
+                left = deadline - time.perf_counter()
+                if left <= 0:
+                    break
+                budget = left if slice_ is None else min(slice_, left)
+                status, model, reason = _RUNNERS[name](text, budget, None)
+                if status in ("sat", "unsat"):
+                    decided[index] = 1
+                    conn.send((index, status, model, ""))
+                    if status == "sat":
+                        return
+                elif slice_ is None:
+                    conn.send((index, "unknown", {}, reason))
+            if all(decided[i] for i in range(len(texts)) if i not in hints):
+                break
+        conn.send(("done",))
+    except BaseException as exc:  # report, never hang the parent
+        try:
+            conn.send(("done", f"{name} failed: {exc}"))
+        except Exception:
+            pass
+    finally:
+        conn.close()
+
+
+def solve(
+    text: str | list[str],
+    *,
+    timeout: float = 10.0,
+    solvers: tuple[str, ...] | None = None,
+    hints: frozenset[int] = frozenset(),
+) -> Answer:
+    """The portfolio: every available solver in its own child process, each working through the problems
+    (``text`` may be a list) and skipping those the other has decided; the first sat of any problem wins
+    (its index in ``model["#problem"]``) and the children are killed; every problem unsat -> unsat; a
+    problem nobody decided in ``timeout`` -> unknown, never unsat. ``hints``: problems that are special
+    cases of others (a guessed principal name pinned): tried briefly first, their sat counts, their
+    unsat or unknown does not."""
     texts = [text] if isinstance(text, str) else text
     names = [n for n in (solvers or SOLVERS) if n in available_solvers()]
     start = time.perf_counter()
     if not names:
         return Answer("unknown", {}, "", 0.0, "no SMT solver installed (pip install z3-solver cvc5)")
     _preload(names)
-    deadline = start + timeout
-    undecided: list[str] = []
+    ctx = mp.get_context("fork")
+    decided = ctx.Array("b", len(texts), lock=False)
+    children: dict[Connection, tuple[str, Any]] = {}
+    for name in names:
+        parent_end, child_end = ctx.Pipe(duplex=False)
+        process = ctx.Process(
+            target=_stream, args=(name, texts, timeout, decided, child_end, hints), daemon=True
+        )
+        process.start()
+        child_end.close()
+        children[parent_end] = (name, process)
+    unsat: set[int] = set()
+    reasons: dict[int, str] = {}
     used: set[str] = set()
-    for index, one in enumerate(texts):
-        left = deadline - time.perf_counter()
-        if left <= 0:
-            undecided.append(f"problem {index}: timeout after {timeout:g} s")
-            break
-        answer = _race(one, left, names)
-        used.add(answer.solver)
-        if answer.status == "sat":
-            answer.model["#problem"] = index
-            return Answer("sat", answer.model, answer.solver, time.perf_counter() - start)
-        if answer.status != "unsat":
-            undecided.append(f"problem {index}: {answer.reason}")
-    solver_names = "+".join(sorted(n for n in used if n))
-    if undecided:
-        return Answer("unknown", {}, solver_names, time.perf_counter() - start, "; ".join(undecided))
-    return Answer("unsat", {}, solver_names, time.perf_counter() - start)
+    answer: Answer | None = None
+    deadline = start + timeout + 1.0
+    try:
+        required = len(texts) - len(hints)
+        while children and answer is None and len(unsat - hints) < required:
+            left = deadline - time.perf_counter()
+            if left <= 0:
+                break
+            for conn in wait(list(children), timeout=left):
+                name, process = children[conn]  # type: ignore[index]
+                try:
+                    message = conn.recv()  # type: ignore[union-attr]
+                except EOFError:
+                    message = ("done", f"{name} exited")
+                if message[0] == "done":
+                    children.pop(conn)  # type: ignore[arg-type]
+                    conn.close()  # type: ignore[union-attr]
+                    if len(message) > 1:
+                        reasons[-1] = message[1]
+                    continue
+                index, status, model, reason = message
+                if status == "sat":
+                    model["#problem"] = index
+                    answer = Answer("sat", model, name, time.perf_counter() - start)
+                    break
+                if status == "unsat":
+                    unsat.add(index)
+                    used.add(name)
+                else:
+                    reasons[index] = f"{name}: {reason or 'unknown'}"
+    finally:
+        for conn, (_name, process) in children.items():
+            if process.is_alive():
+                process.kill()
+            process.join(timeout=1)
+            conn.close()
+    if answer is not None:
+        return answer
+    solver_names = "+".join(sorted(used))
+    if len(unsat - hints) == len(texts) - len(hints):
+        return Answer("unsat", {}, solver_names, time.perf_counter() - start)
+    open_problems = [i for i in range(len(texts)) if i not in unsat and i not in hints]
+    why = "; ".join(
+        f"problem {i}: {reasons.get(i, f'timeout after {timeout:g} s')}" for i in open_problems[:3]
+    )
+    return Answer("unknown", {}, solver_names, time.perf_counter() - start, why)
 
 
 def _race(text: str, timeout: float, names: list[str]) -> Answer:
