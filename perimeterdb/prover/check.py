@@ -345,10 +345,13 @@ def _replay(
     def attempt(m: dict[str, Any]) -> Counterexample | None:
         case = req.case
         try:
+            m = req.consistent(m)
             principal = req.concrete_principal(m)
             keys = req.concrete_keys(m)
         except Exception:
             return None
+        if keys.get("aws:PrincipalArn") not in (None, principal.principal_arn):
+            return None  # not a request the server could see
         action = space.name(m)
         resource = str(m.get("resource", "")) if case.resource_free else case.resource
         ctx = RequestContext(principal, action, resource, case.resource_account, keys)

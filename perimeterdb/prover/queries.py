@@ -143,11 +143,17 @@ def not_granted(
             raise LookupError(f"no such principal: {principal}")
     res: list[tuple[str, str | None, str, Table | None]] = []
     for arn in resources:
-        table = snapshot.table(arn) if ":table/" in arn else None
+        if ":" not in arn:
+            found = snapshot.table(arn)
+            if found is None:
+                raise LookupError(f"no such table: {arn}")
+            arn = found.arn
+        # A table's policy and tags also cover its indexes and streams (as the authorizer has it).
+        table = next((t for t in snapshot.tables if arn == t.arn or arn.startswith(t.arn + "/")), None)
         parts = arn.split(":")
         account = parts[4] if len(parts) > 5 and parts[4] else None
         region = parts[3] if len(parts) > 5 else "us-east-1"
-        res.append((table.arn if table and arn == table.name else arn, account, region, table))
+        res.append((arn, account, region, table))
     all_cases = cases(
         snapshot,
         res,

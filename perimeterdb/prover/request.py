@@ -222,6 +222,7 @@ class SymRequest:
         self.symbolic: dict[str, KeyVal] = {}
         self.principal_terms: dict[str, str] = {}
         self.constraints: list[str] = []  # hold in this case only (its disjunct)
+        self.derived: dict[str, str] = {}  # symbols defined by a term of other symbols
         if resource_term is not None:
             self.resource_term = resource_term
         else:
@@ -337,6 +338,7 @@ class SymRequest:
         principal_arn_sym = pr.const(f"c{i}.principal_arn", "String")
         pr.add(f"(= {arn_sym} {arn})")
         pr.add(f"(= {principal_arn_sym} {principal_arn})")
+        self.derived = {f"c{i}.arn": arn, f"c{i}.principal_arn": principal_arn}  # recomputed after edits
         arn, principal_arn = arn_sym, principal_arn_sym
         if p.type == "AssumedRole":
             for sealed in p.forbidden:
@@ -459,6 +461,13 @@ class SymRequest:
         return self._ip_terms(key), self.problem.const(f"{self.ns}k.{key}.ip_ok", "Bool")
 
     # --- the concrete request of a model -------------------------------------------------------------------
+
+    def consistent(self, model: dict[str, Any]) -> dict[str, Any]:
+        """The model with the defined symbols recomputed (after a realistic value replaced a part)."""
+        out = dict(model)
+        for name, term in self.derived.items():
+            out[name] = _eval(term, out)
+        return out
 
     def concrete_keys(self, model: dict[str, Any]) -> ContextKeys:
         out: dict[str, Any] = {k: v for k, v in self.fixed.items() if v is not None}

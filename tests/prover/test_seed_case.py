@@ -56,3 +56,46 @@ def test_scp_pointing_at_the_wrong_vpc_lets_requests_in_from_that_vpc() -> None:
     assert ce is not None
     assert ce.keys["aws:sourcevpc"] == OTHER_VPC
     assert ce.keys["aws:sourcevpce"] == "vpce-0ffff00000000002"
+
+
+def test_stringlike_exception_lets_a_new_user_in_through_its_path_even_when_sealed() -> None:
+    """StringNotLike "arn:aws:iam::*:role/emergency" (the seed's exception): `*` crosses colons, so a *user*
+    with path "/x:role/" named emergency matches it. Sealing reserves role names only."""
+    from dataclasses import replace
+
+    from perimeterdb.policy import PolicyKind
+    from tests.prover.worlds import policy
+
+    snapshot = seed(sealed=frozenset({"emergency"}))
+    create_users = policy(
+        PolicyKind.IDENTITY,
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {"Effect": "Allow", "Action": "iam:CreateUser", "Resource": f"arn:aws:iam::{PROD}:user/*"}
+            ],
+        },
+        "create-users",
+    )
+    team = snapshot.principals[0]
+    principals = (replace(team, identity=(*team.identity, create_users)), *snapshot.principals[1:])
+    result = private(
+        replace(snapshot, principals=principals), "orders", VPC, except_=("emergency",), any_principal=True
+    )
+    assert result.status == COUNTEREXAMPLE, result.reason
+    ce = result.counterexample
+    assert ce is not None and ce.principal.type == "User"
+    assert ":user/" in ce.principal.arn and ce.principal.arn.endswith(":role/emergency")
+    assert ce.created_by == (f"arn:aws:iam::{PROD}:role/feature-team",)
+
+
+def test_a_disagreement_with_the_evaluator_is_reported_not_shown(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Replay is the safety net: break the encoding on purpose (everything allowed) and the answer is
+    UNKNOWN naming an encoding bug, never a counterexample the evaluator does not confirm."""
+    import importlib
+
+    check_module = importlib.import_module("perimeterdb.prover.check")
+    monkeypatch.setattr(check_module, "allowed", lambda req, space: "true")
+    result = private(seed(), "orders", VPC, except_=("emergency",), in_process=True)
+    assert result.status == "unknown"
+    assert result.reason.startswith("encoding bug")
