@@ -68,6 +68,10 @@ def run(args: argparse.Namespace) -> int:
             world = load_world(Path(args.file))
             if not holes_are_errors(world):
                 _report_holes(world)
+            from perimeterdb.prover_invariants import refuse  # invariants: proved before any change
+
+            if refuse(Path(args.file)):
+                return 1
             for line in asyncio.run(_apply(_settings(args), world)) or ["nothing to change"]:
                 print(line)
             return 0
