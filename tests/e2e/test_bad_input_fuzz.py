@@ -337,3 +337,58 @@ def test_raw_bodies_never_crash(server: Any, hash_table: str, operation: str) ->
             assert 200 <= status < 500, (operation, body[:80], payload)
             if status != 200:
                 assert isinstance(payload, dict) and "__type" in payload, (operation, body[:80], payload)
+
+
+@pytest.fixture(scope="module")
+def condition_key_reader(server: Any) -> tuple[str, str]:
+    """A user whose policy reads every dynamodb:* condition key, so that authorization works them out
+    from the request before the operation has validated its attribute values."""
+    import json
+    import uuid
+
+    iam = server.client("iam")
+    name = "ck-" + uuid.uuid4().hex[:8]
+    iam.create_user(UserName=name)
+    condition = {
+        "ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["*"], "dynamodb:Attributes": ["*"]},
+        "StringLikeIfExists": {
+            "dynamodb:ReturnValues": "*",
+            "dynamodb:Select": "*",
+            "dynamodb:ReturnConsumedCapacity": "*",
+        },
+    }
+    document = {
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Action": "dynamodb:*", "Resource": "*", "Condition": condition}],
+    }
+    iam.put_user_policy(UserName=name, PolicyName="reads-keys", PolicyDocument=json.dumps(document))
+    created = iam.create_access_key(UserName=name)["AccessKey"]
+    return created["AccessKeyId"], created["SecretAccessKey"]
+
+
+@pytest.mark.parametrize(
+    "operation",
+    [
+        "GetItem",
+        "PutItem",
+        "UpdateItem",
+        "DeleteItem",
+        "Query",
+        "Scan",
+        "BatchGetItem",
+        "BatchWriteItem",
+        "TransactGetItems",
+        "TransactWriteItems",
+    ],
+)
+def test_type_confused_members_with_condition_keys_never_crash(
+    server: Any, hash_table: str, condition_key_reader: tuple[str, str], operation: str
+) -> None:
+    key, secret = condition_key_reader
+    bodies = type_confused_bodies(operation, hash_table)
+    rng = random.Random(f"{operation}-keys")
+    for body in bodies if len(bodies) <= 40 else rng.sample(bodies, 40):
+        status, payload, _ = raw.call(server.endpoint, operation, body, key, secret)
+        assert status < 500, (operation, body, payload)
+        if status != 200:
+            assert isinstance(payload, dict) and "__type" in payload, (operation, body, payload)
