@@ -682,6 +682,23 @@ def policy_documents(draw: Any) -> tuple[Any, int, dict[str, Any]]:
         doc = text[:cut] + draw(st.text(max_size=3)) + text[cut:]
     elif form == 1:
         doc = draw(st.one_of(json_junk, st.binary(max_size=20), st.text(max_size=20)))
+    elif form == 2:  # nesting deep enough to exhaust a recursive parser
+        depth = draw(st.integers(min_value=1, max_value=8000))
+        opener, closer = draw(st.sampled_from([("[", "]"), ('{"a":', "}")]))
+        inner = opener * depth + ("1" if opener != "[" else "") + closer * depth
+        doc = (
+            draw(
+                st.sampled_from(
+                    [
+                        '{"Version":"2012-10-17","Statement":%s}',
+                        "%s",
+                        '{"Statement":{"Effect":"Allow","Action":"*","Resource":"*","Condition":'
+                        '{"StringEquals":{"k":%s}}}}',
+                    ]
+                )
+            )
+            % inner
+        )
     context = {
         "action": draw(st.sampled_from(["dynamodb:GetItem", "iam:CreateUser", "", "DYNAMODB:getitem"])),
         "resource": draw(_RESOURCES),
@@ -708,7 +725,7 @@ def world_texts(draw: Any) -> str:
 
     example = Path(__file__).resolve().parents[1] / "examples" / "private-tables.yaml"
     lines = example.read_text().splitlines()
-    form = draw(st.integers(0, 4))
+    form = draw(st.integers(0, 5))
     if form == 0:
         data = draw(
             st.dictionaries(
@@ -720,6 +737,11 @@ def world_texts(draw: Any) -> str:
         return yaml.safe_dump(data)
     if form == 1:
         return draw(st.text(alphabet="ab: -[]{}&*!|>'\"\n\t#%@`,?1", max_size=60))
+    if form == 2:  # nesting deep enough to exhaust a recursive parser
+        depth = draw(st.integers(min_value=1, max_value=1500))
+        opener, closer = draw(st.sampled_from([("[", "]"), ("{a: ", "}")]))
+        inner = opener * depth + ("1" if opener != "[" else "") + closer * depth
+        return draw(st.sampled_from(["version: 1\naccounts: %s\n", "%s", "- " * 10 + "%s"])) % inner
     for _ in range(draw(st.integers(1, 4))):
         i = draw(st.integers(0, len(lines) - 1))
         op = draw(st.integers(0, 3))

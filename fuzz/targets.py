@@ -261,6 +261,12 @@ def policy_case(
 
     kinds = list(PolicyKind)
     kind = kinds[kind_index % len(kinds)]
+    if isinstance(document, str):  # the checks the APIs that store a policy run before the engine's parse
+        from perimeterdb.dynamodb.resource_policies import validate_policy
+        from perimeterdb.iam.call import check_document
+
+        _only_4xx(lambda: validate_policy(document), "resource_policies.validate_policy")
+        _only_4xx(lambda: check_document(document, kind, 10**6, "PolicySize"), "iam check_document")
     try:
         policy = parse_policy(document, kind)
     except PolicyParseError:

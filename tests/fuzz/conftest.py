@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, settings
 
 settings.register_profile(
     "perimeterdb-ci",
-    max_examples=int(os.environ.get("PERIMETERDB_FUZZ_EXAMPLES", "300")),
+    max_examples=int(os.environ.get("PERIMETERDB_FUZZ_EXAMPLES", "200")),
     deadline=None,
     derandomize=True,
     database=None,

@@ -61,11 +61,11 @@ def test_the_expression_strategy_reaches_evaluation() -> None:
     """Guard against a strategy that only ever produces refused input (which would test nothing)."""
     stages: list[str] = []
 
-    @settings(max_examples=200)
+    @settings(max_examples=120)
     @given(fs.expression_inputs())
     def run(case: dict[str, Any]) -> None:
         stages.append(targets.expression_case(**case))
 
     run()
-    assert stages.count("bound") >= 10, {s: stages.count(s) for s in set(stages)}
-    assert stages.count("refused") >= 10
+    assert stages.count("bound") >= 6, {s: stages.count(s) for s in set(stages)}
+    assert stages.count("refused") >= 6

@@ -186,7 +186,7 @@ def requests(draw: Any) -> tuple[str, dict[str, Any]]:
     return operation, body
 
 
-@settings(max_examples=int(os.environ.get("PERIMETERDB_FUZZ_EXAMPLES", "300")) // 2)
+@settings(max_examples=int(os.environ.get("PERIMETERDB_FUZZ_EXAMPLES", "200")) // 2)
 @given(requests())
 def test_generated_requests_never_get_a_5xx(
     fuzz_server: ServerProcess, case: tuple[str, dict[str, Any]]
