@@ -1,6 +1,7 @@
 """The full differential run: the prover and the evaluator on N random (policy set, request) pairs.
 
-Run: .venv/bin/python bench/prover_differential.py [--pairs 100000] [--seed 1] [--batch 250]
+Run: .venv/bin/python bench/prover_differential.py [--pairs 100000] [--seed 1] [--batch 250] [--fresh]
+(--fresh: the principal is a new one, symbolic and pinned afterwards; smaller batches are faster then)
 Prints the number of pairs checked, the agreements, the disagreements (with the first few pairs), the pairs
 the encoding does not cover (by reason) and the time. Exit status 1 on any disagreement.
 The generator and the batch checker are tests/prover/differential.py (the CI test runs a 2,000-pair sample).
@@ -18,7 +19,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tests.prover.differential import check_batch, random_pair
+from tests.prover.differential import check_batch, random_fresh_pair, random_pair
 
 
 def main() -> int:
@@ -26,6 +27,7 @@ def main() -> int:
     parser.add_argument("--pairs", type=int, default=100_000)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--batch", type=int, default=250)
+    parser.add_argument("--fresh", action="store_true", help="new principals (symbolic ARN), pinned")
     args = parser.parse_args()
     rng = random.Random(args.seed)
     start = time.perf_counter()
@@ -35,7 +37,7 @@ def main() -> int:
     while generated < args.pairs:
         batch = []
         while len(batch) < args.batch and generated < args.pairs:
-            pair = random_pair(rng)
+            pair = random_fresh_pair(rng) if args.fresh else random_pair(rng)
             generated += 1
             if pair is not None:
                 batch.append(pair)

@@ -33,7 +33,7 @@ from perimeterdb.policy import (
 from perimeterdb.policy.conditions import to_epoch, to_number
 from perimeterdb.policy.context import ContextKeys
 from perimeterdb.prover.encode import ActionSpace, allowed
-from perimeterdb.prover.request import Case, Origin, Problem, SymRequest, Unsupported
+from perimeterdb.prover.request import Case, Fresh, Origin, Problem, SymRequest, Unsupported
 from perimeterdb.prover.smt import and_, eq, not_, real_lit, str_lit
 from perimeterdb.prover.solve import solve_in_process
 
@@ -89,6 +89,14 @@ DATE_VALUES = ["2026-01-01T00:00:00Z", "2025-07", "2026", "1767225600", "not-a-d
 IP_VALUES = ["10.0.0.0/8", "10.1.2.3", "192.168.0.0/16", "2001:db8::/32", "bad-cidr"]
 BOOL_VALUES = ["true", "false", "TRUE"]
 
+PRINCIPALS = [
+    ACCOUNT,
+    f"arn:aws:iam::{ACCOUNT}:user/alice",
+    OTHER,
+    f"arn:aws:iam::{ACCOUNT}:role/app",
+    f"arn:aws:sts::{ACCOUNT}:assumed-role/app/s1",
+    f"arn:aws:iam::{ACCOUNT}:role/x:role/app",
+]
 STRING_OPS = [
     "StringEquals",
     "StringNotEquals",
@@ -111,6 +119,41 @@ class Pair:
     resource: str
     keys: dict[str, Any]
     documents: dict[str, Any]
+    fresh: tuple[str, str, str, str] | None = None  # (type, path, name, session): a new principal, pinned
+
+
+FRESH_NAMES = ["app", "emergency", "alice", "Emergency"]
+FRESH_PATHS = ["", "x:role/", "team/"]
+
+
+def random_fresh_pair(rng: random.Random) -> Pair | None:
+    """A pair whose principal is a *new* one (symbolic ARN, session ARN, user id), pinned afterwards."""
+    pair = random_pair(rng)
+    if pair is None:
+        return None
+    kind = rng.choice(["AssumedRole", "User"])
+    path, name, session = rng.choice(FRESH_PATHS), rng.choice(FRESH_NAMES), rng.choice(["s1", "attacker"])
+    uid = "EXAMPLEUID0001"
+    if kind == "User":
+        arn = f"arn:aws:iam::{ACCOUNT}:user/{path}{name}"
+        info = PrincipalInfo(arn, arn, ACCOUNT, "User", f"AIDA{uid}", username=name)
+    else:
+        info = PrincipalInfo(
+            f"arn:aws:sts::{ACCOUNT}:assumed-role/{name}/{session}",
+            f"arn:aws:iam::{ACCOUNT}:role/{path}{name}",
+            ACCOUNT,
+            "AssumedRole",
+            f"AROA{uid}:{session}",
+        )
+    keys = {k: v for k, v in pair.keys.items() if k.startswith("ex:")}
+    keys.update(
+        {"aws:PrincipalArn": info.principal_arn, "aws:PrincipalAccount": ACCOUNT, "aws:userid": info.userid}
+    )
+    if kind == "User":
+        keys["aws:username"] = name
+    return Pair(
+        pair.policies, info, pair.action, pair.resource, keys, pair.documents, (kind, path, name, session)
+    )
 
 
 def _pick(rng: random.Random, values: list[str], k: int = 3) -> list[str]:
@@ -168,10 +211,11 @@ def _statement(rng: random.Random, kind: PolicyKind, sid: int) -> dict[str, Any]
         s["Resource"] = _pick(rng, RESOURCE_PATTERNS, 2)
     if kind.has_principal:
         s["Principal"] = (
-            "*"
-            if (kind is PolicyKind.RCP or rng.random() < 0.5)
-            else {"AWS": rng.choice([ACCOUNT, f"arn:aws:iam::{ACCOUNT}:user/alice", OTHER])}
+            "*" if (kind is PolicyKind.RCP or rng.random() < 0.5) else {"AWS": rng.choice(PRINCIPALS)}
         )
+    if kind.has_principal and effect == "Deny" and kind is not PolicyKind.RCP and rng.random() < 0.3:
+        s.pop("Principal", None)
+        s["NotPrincipal"] = {"AWS": _pick(rng, [ACCOUNT, *PRINCIPALS[1:]], 3)}
     if rng.random() < 0.75:
         s["Condition"] = _condition(rng)
     if kind is PolicyKind.RCP and effect == "Allow":
@@ -348,15 +392,31 @@ def check_batch(
         expected = evaluate(pair)
         account = pair.resource.split(":")[4]
         # Every key is the caller's here (the case fixes none), so the encoding keeps them symbolic.
+        principal: Any = pair.principal
+        if pair.fresh is not None:
+            principal = Fresh(pair.fresh[0], ACCOUNT, free_identity=False)
         case = Case(
-            f"pair {i}", pair.principal, pair.policies, Origin("test"), pair.resource, "us-east-1", account
+            f"pair {i}", principal, pair.policies, Origin("test"), pair.resource, "us-east-1", account
         )
         try:
             req = SymRequest(problem, case, f"d{i}", ns=f"d{i}.")
-            req.symbolic.clear()  # no server keys: only what the pair's context holds
+            keep = {"aws:principalarn", "aws:userid", "aws:username"} if pair.fresh else set()
+            for key in list(req.symbolic):
+                if key not in keep:
+                    del req.symbolic[key]  # no server keys: only what the pair's context holds
             req.fixed = {k.lower(): v for k, v in pair.keys.items() if not k.startswith("ex:")}
             term = allowed(req, ActionSpace(problem, (pair.action,)))
             pins = _pin(req, problem, pair.keys)
+            if pair.fresh is not None:
+                _kind, path, name, session = pair.fresh
+                t = req.principal_terms
+                pins += [
+                    eq(t["name"], str_lit(name)),
+                    eq(t["path"], str_lit(path)),
+                    eq(f"|cd{i}.uid|", str_lit("EXAMPLEUID0001")),
+                ]
+                if "session" in t:
+                    pins.append(eq(t["session"], str_lit(session)))
         except Unsupported as exc:
             rows.append((pair, expected, None, f"unsupported: {exc}"))
             continue
