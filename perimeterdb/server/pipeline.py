@@ -2,10 +2,11 @@
 
 For a DynamoDB request (JSON 1.0), in the order DynamoDB's front end checks things:
  1. method and content type (anything else is a bare 404 ``<UnknownOperationException/>``);
- 2. size limit, gzip decoding;
- 3. JSON decoding (``SerializationException``);
+ 2. size limit;
+ 3. JSON decoding (``SerializationException``), of a body sent uncompressed;
  4. the operation from ``X-Amz-Target`` (``UnknownOperationException``);
- 5. SigV4 over the raw request, giving a Principal;
+ 5. SigV4 over the raw request, giving a Principal; then a compressed body is inflated, with a bound
+    (``content_encoding.py``), and decoded;
  6. (the network origin of the connection was derived by the app, ``server/network.py``;
     an endpoint listener reached from outside its VPC never gets this far);
  7. validation of the body against the operation's input shape;
@@ -79,6 +80,13 @@ def _decode_body(req: IncomingRequest, limit: int) -> bytes:
     return content_encoding.decode(req.body, ",".join(encoding), limit)
 
 
+def _json(raw: bytes) -> Any:
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        raise errors.serialization("") from None
+
+
 async def _dynamodb_keys(call: Call, resource: str, body: dict[str, Any]) -> dict[str, object]:
     """The dynamodb:* condition keys of a request on one table (its schema names the partition key)."""
     table = None
@@ -129,18 +137,13 @@ async def handle_dynamodb(
     call: Call | None = None
     failure: ApiError | None = None
     try:
-        # 2-3. Size, encoding and JSON.
+        # 2-3. Size and JSON. A compressed body is inflated only once its sender is known (step 5): the
+        # signature covers the compressed bytes, and an anonymous client never gets anything inflated.
         if len(req.body) > MAX_REQUEST_BYTES:
             return wire.HttpResponse(413, b"", [(b"x-amzn-requestid", request_id.encode())])
-        try:
-            raw = _decode_body(req, rt.settings.limits.max_decoded_bytes)
-        except content_encoding.DecodedTooLarge:
-            return wire.HttpResponse(413, b"", [(b"x-amzn-requestid", request_id.encode())])
-        if raw:
-            try:
-                body = orjson.loads(raw)
-            except orjson.JSONDecodeError:
-                raise errors.serialization("") from None
+        encoded = "content-encoding" in req.headers
+        if req.body and not encoded:
+            body = _json(req.body)
         # 4. The operation.
         api, _, op_name = target.partition(".")
         operation = targets.dynamodb_operation(op_name) if api == "DynamoDB_20120810" else None
@@ -152,6 +155,12 @@ async def handle_dynamodb(
         )
         verified = await sigv4_verify.authenticate(parts, rt.identities.credential, service="dynamodb")
         principal = verified.credential.principal
+        if encoded:
+            try:
+                raw = _decode_body(req, rt.settings.limits.max_decoded_bytes)
+            except content_encoding.DecodedTooLarge:
+                return wire.HttpResponse(413, b"", [(b"x-amzn-requestid", request_id.encode())])
+            body = _json(raw) if raw else None
         if body is None:
             raise errors.serialization("")
         # 7. Validation against the model.

@@ -181,16 +181,29 @@ def test_a_chunked_body_over_16mb_is_refused_while_read(door: ServerProcess) -> 
     _assert_still_serving(door)
 
 
-def test_gzip_bomb_is_refused_before_authentication(door: ServerProcess) -> None:
-    """An unsigned ~1 MB body that inflates to 1 GiB: refused with 413 after at most 16 MiB of inflating."""
+def test_gzip_bomb_is_not_inflated_before_authentication(door: ServerProcess) -> None:
+    """An unsigned ~1 MB body that inflates to 1 GiB: refused for its missing signature, never inflated."""
     bomb = gzip.compress(b" " * (1 << 30), 9)
     assert len(bomb) < 2 << 20
     headers = {"Content-Type": JSON, "X-Amz-Target": TARGET, "Content-Encoding": "gzip"}
     status, payload, _ = raw.post(door.endpoint, headers, bomb)
-    assert status == 413, payload
+    assert status == 400, payload
+    assert payload["__type"].endswith("#MissingAuthenticationTokenException"), payload
     rss_kb = int(Path(f"/proc/{door.proc.pid}/status").read_text().split("VmHWM:")[1].split()[0])
     assert rss_kb < 512 * 1024, f"peak memory {rss_kb} kB after a gzip bomb"
     _assert_still_serving(door)
+
+
+def test_signed_gzip_bomb_stops_inflating_at_16mb(door: ServerProcess) -> None:
+    """Signed, the same bomb is inflated only up to the 16 MiB limit, then refused with 413."""
+    key, secret = door.admin_keys()
+    bomb = gzip.compress(b" " * (1 << 30), 9)
+    headers = raw.signed_headers(door.endpoint, TARGET, bomb, key, secret)
+    headers["Content-Encoding"] = "gzip"
+    status, _, _ = raw.post(door.endpoint, headers, bomb)
+    assert status == 413
+    rss_kb = int(Path(f"/proc/{door.proc.pid}/status").read_text().split("VmHWM:")[1].split()[0])
+    assert rss_kb < 512 * 1024, f"peak memory {rss_kb} kB after a signed gzip bomb"
 
 
 def test_signed_gzip_body_inflating_past_16mb_is_refused(door: ServerProcess) -> None:
