@@ -25,7 +25,7 @@ from typing import Any
 
 from perimeterdb import policy
 from perimeterdb.auth.principal import Principal
-from perimeterdb.iam import errors
+from perimeterdb.iam import errors, guardrail_people
 from perimeterdb.policy import CompiledPolicy, PolicyKind, PolicyRef, PolicySet, Response
 from perimeterdb.world.sealed import (
     GUARDED_ACTIONS,
@@ -84,6 +84,7 @@ def decide_guardrail(
     policy_arns: tuple[str, ...] = (),
     region: str = "us-east-1",
     source_ip: str = "127.0.0.1",
+    documents: tuple[CompiledPolicy, ...] | None = None,
 ) -> tuple[policy.RequestContext, Response]:
     """Decide one IAM request against the guardrail alone (pure): EXPLICIT_DENY by a guardrail statement,
     or ALLOW (the guardrail has no objection; the request's own policies are decided separately)."""
@@ -95,7 +96,8 @@ def decide_guardrail(
         resource_account=principal.account,
     )
     ctx = policy.RequestContext(principal, action, resource, principal.account, keys)
-    levels = ((*compiled_guardrail(registry, policy_arns), _ALLOW_ALL),)
+    # ``documents``: the break-glass people's guardrail (iam/guardrail_people.py) instead of the roles'.
+    levels = ((*(documents if documents is not None else compiled_guardrail(registry, policy_arns)), _ALLOW_ALL),)
     response = policy.decide(
         ctx,
         PolicySet(
@@ -175,14 +177,20 @@ async def evaluate(
 ) -> tuple[policy.RequestContext, Response] | None:
     """The guardrail's decision on this IAM request (with the context as the caller asked it, for the
     message), or None when it does not apply (not a guarded action, or nothing sealed is touched)."""
-    if action not in GUARDED_ACTIONS:
+    if action not in GUARDED_ACTIONS and action not in guardrail_people.ACTIONS:
         return None
     registry = await load_registry(store.engine)
     if registry.empty:
         return None
     target = resource
     policy_arns: tuple[str, ...] = ()
-    if action in POLICY_ACTIONS:
+    documents: tuple[CompiledPolicy, ...] | None = None
+    if action in guardrail_people.ACTIONS:  # approvers groups and break-glass users
+        people = await guardrail_people.protected_target(store, registry, principal.account, action, resource)
+        if people is None:
+            return None
+        target, documents = people
+    elif action in POLICY_ACTIONS:
         if not await _policy_target(store, registry, principal.account, resource):
             return None
         policy_arns = (resource,)
@@ -203,6 +211,7 @@ async def evaluate(
         policy_arns=policy_arns,
         region=region,
         source_ip=source_ip,
+        documents=documents,
     )
     return policy.RequestContext(info, action, resource, principal.account, ctx.keys), response
 

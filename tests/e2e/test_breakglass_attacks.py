@@ -1,0 +1,270 @@
+"""Red team on break-glass (issue 12): a feature team with iam:* and sts:* in the prod account, and an
+anonymous client, attack the procedure built in tests/e2e/test_breakglass_netns.py's world.
+
+The lab is that world (examples/private-tables.yaml, public listener in a network namespace, two workers)
+plus ``team``: a user of the prod account whose inline policy allows iam:* and sts:* (teams manage their
+own IAM), and ``emergency-nogroup``, an approval role whose approvers group does not exist yet.
+Each test is one lead of the red-team brief; a hole found became a failing test first, then a fix.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import secrets
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import yaml
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.credentials import Credentials
+
+from perimeterdb.auth import totp
+from tests.e2e.test_breakglass_netns import (
+    APPROVED,
+    ONCALL,
+    PROD,
+    ROLE,
+    WHY,
+    Lab,
+    _assume,
+    _justify,
+    _put,
+    _world,
+)
+from tests.support import netns
+from tests.support.server import ServerProcess, free_port
+
+pytestmark = pytest.mark.skipif(bool(netns.unavailable()), reason=str(netns.unavailable()))
+
+NOGROUP = f"arn:aws:iam::{PROD}:role/emergency-nogroup"
+TARGET = "PerimeterDBBreakGlass_20261206."
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
+    lab_dir = tmp_path_factory.mktemp("bgattack")
+    subnet = (os.getpid() % 40) * 6 + 5  # test_guardrail_netns uses +1..+3, test_host_not_in_vpc +4
+    inet = netns.Host(f"pdbrt{os.getpid() % 10000}", subnet)
+    server = None
+    try:
+        inet.setup()
+        port = free_port()
+        names = ["deployer", "lead", "team", *ONCALL]
+        keys = {who: {"id": f"AKIAPDBRT{i:0>11}"[:20], "secret": secrets.token_urlsafe(30)[:40]}
+                for i, who in enumerate(names)}
+        seeds = {who: secrets.token_bytes(20) for who in ONCALL}
+        path = _world(lab_dir, inet, port, keys, seeds)
+        world = yaml.safe_load(path.read_text())
+        prod = world["accounts"]["prod"]
+        prod["users"]["team"] = {"access_keys": [keys["team"]], "inline": {"own-iam": {
+            "Version": "2012-10-17",
+            "Statement": [{"Effect": "Allow", "Action": ["iam:*", "sts:*"], "Resource": "*"}]}}}
+        roles = prod["roles"]
+        # The platform names who may break glass with `emergency`: those users are protected (lead 2).
+        trust = roles["emergency"]["trust"]["Statement"][0]
+        trust["Principal"] = {"AWS": [f"arn:aws:iam::{PROD}:user/{who}" for who in ONCALL]}
+        roles["emergency-nogroup"] = {**roles["emergency-approved"], "break_glass": {
+            **roles["emergency-approved"]["break_glass"], "approvers_group": "bg-nogroup"}}
+        statement = world["organization"]["policies"]["DenyDynamoDBOutsideVPC"]["document"]["Statement"][0]
+        statement["Condition"]["StringNotLike"]["aws:PrincipalArn"].append(NOGROUP.replace(PROD, "*"))
+        path.write_text(yaml.safe_dump(world, sort_keys=False))
+        server = ServerProcess(lab_dir / "data", extra_args=["--world", str(path), "--durability", "normal",
+                                                              "--workers", "2"])
+        server.start(timeout=40)
+        yield Lab(server, inet, f"http://{inet.gateway}:{port}", keys, seeds)
+    finally:
+        if server is not None:
+            server.stop()
+        inet.teardown()
+
+
+def _iam(op: str, use: str = "default", **params: Any) -> dict[str, Any]:
+    return {"service": "iam", "op": op, "use": use, "params": params}
+
+
+def _explicit_deny(result: dict[str, Any], action: str) -> None:
+    assert not result["ok"], f"{action}: expected a refusal, got {result}"
+    assert result["code"] == "AccessDenied", result
+    assert f"perform: {action}" in result["message"] and "explicit deny" in result["message"], result
+
+
+def _mfa_for(lab: Lab, who: str, user: str, device: str) -> tuple[list[dict[str, Any]], str]:
+    """Create a virtual MFA device as ``who`` and try to enable it for ``user``; (results, seed)."""
+    made, = lab.run(who, [_iam("create_virtual_mfa_device", VirtualMFADeviceName=device)])
+    assert made["ok"], made
+    seed = made["result"]["VirtualMFADevice"]["Base32StringSeed"]  # bytes, as str() through JSON: b'...'
+    seed = seed[2:-1] if seed.startswith("b'") else seed
+    raw = base64.b32decode(seed + "=" * (-len(seed) % 8))
+    step = totp.time_step()
+    enabled = lab.run(who, [_iam("enable_mfa_device", UserName=user, SerialNumber=f"arn:aws:iam::{PROD}:mfa/{device}",
+                                 AuthenticationCode1=totp.hotp(raw, step - 1),
+                                 AuthenticationCode2=totp.hotp(raw, step))])
+    return enabled, seed
+
+
+# --- lead 1: the approvers group and its members ------------------------------------------------------------
+
+
+def test_team_cannot_join_create_or_empty_the_approvers_group(lab: Lab) -> None:
+    results = lab.run("team", [
+        _iam("create_user", UserName="shadow"),
+        _iam("add_user_to_group", GroupName="bg-approvers", UserName="shadow"),
+        _iam("add_user_to_group", GroupName="BG-Approvers", UserName="shadow"),
+        _iam("create_group", GroupName="bg-nogroup"),
+        _iam("create_group", GroupName="BG-NOGROUP", Path="/x/"),
+        _iam("remove_user_from_group", GroupName="bg-approvers", UserName="lead"),
+        _iam("delete_group", GroupName="bg-approvers"),
+        _iam("put_group_policy", GroupName="bg-approvers", PolicyName="p",
+             PolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [
+                 {"Effect": "Deny", "Action": "*", "Resource": "*"}]})),
+        _iam("create_access_key", UserName="shadow"),  # an ordinary user: the team's own business
+    ])
+    assert results[0]["ok"], results[0]
+    for result, action in zip(results[1:8], ["iam:AddUserToGroup", "iam:AddUserToGroup", "iam:CreateGroup",
+                                             "iam:CreateGroup", "iam:RemoveUserFromGroup", "iam:DeleteGroup",
+                                             "iam:PutGroupPolicy"], strict=True):
+        _explicit_deny(result, action)
+    assert results[8]["ok"], results[8]
+    shadow = {"key": results[8]["result"]["AccessKey"]["AccessKeyId"],
+              "secret": results[8]["result"]["AccessKey"]["SecretAccessKey"]}
+    # The whole attack: the team asks, its second user approves. Refused: shadow is no approver.
+    asked = lab.perimeterdb("team", "request", "--role-arn", APPROVED, "--justification", WHY, "--json")
+    assert asked.returncode == 0, asked.stderr
+    request_id = json.loads(asked.stdout)["Request"]["RequestId"]
+    approved = lab.cli("shadow", *_perimeterdb_args(lab, "approve", request_id), creds=shadow)
+    assert approved.returncode == 1 and "not a member of the approvers group" in approved.stderr, approved.stderr
+
+
+def _perimeterdb_args(lab: Lab, *args: str) -> list[str]:
+    import sys
+
+    return [sys.executable, "-m", "perimeterdb.cli", "break-glass", *args, "--endpoint-url", lab.url]
+
+
+def test_team_cannot_take_over_an_approver(lab: Lab) -> None:
+    policy = json.dumps({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]})
+    results = lab.run("team", [
+        _iam("create_access_key", UserName="lead"),
+        _iam("create_login_profile", UserName="lead", Password="Correct-Horse-9-battery"),
+        _iam("put_user_policy", UserName="lead", PolicyName="p", PolicyDocument=policy),
+        _iam("attach_user_policy", UserName="lead", PolicyArn="arn:aws:iam::aws:policy/AdministratorAccess"),
+        _iam("delete_user", UserName="lead"),
+        _iam("tag_user", UserName="LEAD", Tags=[{"Key": "k", "Value": "v"}]),
+        _iam("update_access_key", UserName="lead", AccessKeyId=lab.keys["lead"]["id"], Status="Inactive"),
+    ])
+    for result, action in zip(results, ["iam:CreateAccessKey", "iam:CreateLoginProfile", "iam:PutUserPolicy",
+                                        "iam:AttachUserPolicy", "iam:DeleteUser", "iam:TagUser",
+                                        "iam:UpdateAccessKey"], strict=True):
+        _explicit_deny(result, action)
+    enabled, _seed = _mfa_for(lab, "team", "lead", "lead-by-team")
+    _explicit_deny(enabled[0], "iam:EnableMFADevice")
+    # The approver still works: the two-person rule holds.
+    still, = lab.run("lead", [{"service": "sts", "op": "get_caller_identity"}])
+    assert still["ok"] and still["result"]["Arn"].endswith(":user/lead"), still
+    refusals = [r for r in lab.records() if r.get("errorCode") == "AccessDenied"
+                and (r.get("userIdentity") or {}).get("userName") == "team" and r["eventName"] == "CreateAccessKey"]
+    assert refusals, "the refusal is audited"
+
+
+# --- lead 2: whoever may break the glass -----------------------------------------------------------------------
+
+
+def test_team_cannot_hijack_the_on_call_users_mfa_or_keys(lab: Lab) -> None:
+    results = lab.run("team", [
+        _iam("deactivate_mfa_device", UserName="ops8", SerialNumber=lab.serial("ops8")),
+        _iam("create_access_key", UserName="ops8"),
+        _iam("create_login_profile", UserName="ops8", Password="Correct-Horse-9-battery"),
+    ])
+    for result, action in zip(results, ["iam:DeactivateMFADevice", "iam:CreateAccessKey",
+                                        "iam:CreateLoginProfile"], strict=True):
+        _explicit_deny(result, action)
+    enabled, _seed = _mfa_for(lab, "team", "ops8", "ops8-by-team")
+    assert not enabled[0]["ok"], enabled  # ops8 has its device: a second one would be a hijack too
+    _explicit_deny(enabled[0], "iam:EnableMFADevice")
+
+
+# --- lead 5 and 7: the approval API as an anonymous client and as a caller ------------------------------------------
+
+
+def _signed(lab: Lab, who: str, op: str, body: bytes, *, token: str | None = None) -> tuple[int, dict[str, Any]]:
+    creds = Credentials(lab.keys[who]["id"], lab.keys[who]["secret"], token)
+    url = lab.server.endpoint + "/"
+    request = AWSRequest("POST", url, data=body, headers={
+        "Content-Type": "application/x-amz-json-1.1", "X-Amz-Target": TARGET + op})
+    SigV4Auth(creds, "breakglass", "us-east-1").add_auth(request)
+    raw = urllib.request.Request(url, data=body, headers=dict(request.headers.items()), method="POST")
+    try:
+        with urllib.request.urlopen(raw, timeout=10) as answer:
+            return answer.status, json.loads(answer.read() or b"{}")
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read() or b"{}")
+
+
+@pytest.mark.parametrize("op, body", [
+    ("RequestAccess", {"RoleArn": 7, "Justification": WHY}),
+    ("RequestAccess", {"RoleArn": APPROVED, "Justification": ["x"]}),
+    ("RequestAccess", {"RoleArn": APPROVED, "Justification": "x" * 100_000}),
+    ("RequestAccess", {"RoleArn": APPROVED, "Justification": WHY, "Ticket": {"a": 1}}),
+    ("RequestAccess", {"RoleArn": "arn:aws:iam::" + "9" * 3000 + ":role/x", "Justification": WHY}),
+    ("RequestAccess", {"RoleArn": "arn:aws:iam::222222222222:role/\u0435mergency-approved", "Justification": WHY}),
+    ("RequestAccess", {}),
+    ("ApproveRequest", {"RequestId": None}),
+    ("ApproveRequest", {"RequestId": "bgr-" + "0" * 20}),
+    ("ApproveRequest", {"RequestId": "../../meta:x"}),
+    ("ApproveRequest", {"RequestId": True, "Comment": 3}),
+    ("DenyRequest", {"RequestId": "bgr-x", "Comment": "y" * 5000}),
+    ("ListRequests", {"Status": 1}),
+    ("ListRequests", {"Status": "pending", "RoleArn": ["x"]}),
+    ("ListRequests", []),
+])
+def test_approval_api_bad_input_is_a_4xx(lab: Lab, op: str, body: Any) -> None:
+    status, answer = _signed(lab, "team", op, json.dumps(body).encode())
+    assert 400 <= status < 500, (status, answer)
+    assert answer.get("__type"), answer
+
+
+def test_approval_api_lists_only_the_callers_own_requests(lab: Lab) -> None:
+    status, mine = _signed(lab, "ops5", "RequestAccess",
+                           json.dumps({"RoleArn": APPROVED, "Justification": WHY}).encode())
+    assert status == 200, mine
+    request_id = mine["Request"]["RequestId"]
+    assert len(request_id) >= 24  # bgr- and 80 random bits
+    status, listed = _signed(lab, "team", "ListRequests", b"{}")
+    assert status == 200 and request_id not in {r["RequestId"] for r in listed["Requests"]}, listed
+    status, listed = _signed(lab, "lead", "ListRequests", b"{}")  # an approver sees it
+    assert status == 200 and request_id in {r["RequestId"] for r in listed["Requests"]}, listed
+    status, denied = _signed(lab, "lead", "DenyRequest", json.dumps({"RequestId": request_id}).encode())
+    assert status == 200 and denied["Request"]["Status"] == "denied"
+    status, again = _signed(lab, "lead", "ApproveRequest", json.dumps({"RequestId": request_id}).encode())
+    assert status == 409 and again["__type"].endswith("ConflictException"), again
+
+
+def test_approval_api_with_a_break_glass_session_is_flagged(lab: Lab) -> None:
+    code, = lab.codes("ops6")
+    assumed, = lab.run("ops6", [_assume(ROLE, "api", SerialNumber=lab.serial("ops6"), TokenCode=code,
+                                        Tags=_justify())])
+    assert assumed["ok"], assumed
+    c = assumed["result"]["Credentials"]
+    lab.keys["ops6-session"] = {"id": c["AccessKeyId"], "secret": c["SecretAccessKey"]}
+    status, _ = _signed(lab, "ops6-session", "ListRequests", b"{}", token=c["SessionToken"])
+    assert status == 200
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        records = [r for r in lab.records() if r["eventName"] == "ListRequests"
+                   and (r.get("userIdentity") or {}).get("accessKeyId") == c["AccessKeyId"]]
+        if records:
+            break
+        time.sleep(0.2)
+    assert records and records[-1].get("breakGlass"), records
+
+
+def test_put_from_internet_as_the_team_is_refused(lab: Lab) -> None:
+    put, = lab.run("team", [_put("default")])
+    assert not put["ok"] and put["code"] == "AccessDeniedException", put
