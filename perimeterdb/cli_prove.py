@@ -219,8 +219,8 @@ def _print(result: Any, as_json: bool) -> None:
         p = ce.principal
         exists = "an existing principal" if not ce.fresh else "a principal that does not exist yet"
         print(f"  principal: {p.arn} ({p.type}, {exists})")
-        if ce.fresh:
-            print(f"    could be created by: {', '.join(ce.created_by) or 'anyone in its (outside) account'}")
+        if ce.created_by:
+            print(f"    could be created by: {', '.join(ce.created_by)}")
         print(f"  action:    {ce.action}")
         print(f"  resource:  {ce.resource}")
         print(f"  origin:    {ce.origin}")

@@ -152,7 +152,9 @@ def _multi_bounds(cases: list[Case]) -> dict[str, int]:
 
 
 Extra = Callable[[SymRequest], str]
-Concrete = Callable[[Case, PrincipalInfo, ContextKeys, str], bool]
+Concrete = Callable[
+    [Case, PrincipalInfo, ContextKeys, str, str], bool
+]  # case, principal, keys, action, resource
 
 
 def check(
@@ -326,10 +328,23 @@ def _complete(problem: Problem, model: dict[str, Any]) -> dict[str, Any]:
 
 
 _REALISTIC = {
+    "name": ("attacker", "app"),
     "session_name": ("attacker-session", "session1"),
     "path": ("",),
     "uid": ("EXAMPLEEXAMPLE23",),
+    "account": ("444455556666",),
 }
+
+
+def replay(
+    req: SymRequest,
+    space: ActionSpace,
+    model: dict[str, Any],
+    concrete: Concrete | None,
+    want_allowed: bool = True,
+) -> Counterexample | None:
+    """The model as a replayed counterexample (None: the evaluator does not confirm it)."""
+    return _replay(req, space, _complete(req.problem, model), concrete, want_allowed)[0]
 
 
 def _replay(
@@ -358,7 +373,7 @@ def _replay(
         response = decide(ctx, replay_policies(case))
         if response.allowed != want_allowed:
             return None
-        if concrete is not None and not concrete(case, principal, keys, action):
+        if concrete is not None and not concrete(case, principal, keys, action, resource):
             return None
         return Counterexample(
             case.label,

@@ -74,7 +74,7 @@ def private(
         actions,
         timeout=timeout,
         in_process=in_process,
-        concrete=lambda case, p, keys, action: keys.get("aws:SourceVpc") != vpc,
+        concrete=lambda case, p, keys, action, resource: keys.get("aws:SourceVpc") != vpc,
     )
     return _with_creators(snapshot, result)
 
@@ -229,7 +229,7 @@ def _compare(all_cases: list[Case], kind: PolicyKind, *, timeout: float, in_proc
     """∃ request: allowed(new) ∧ ¬allowed(old), for each principal type, in one problem."""
     from perimeterdb.policy import RequestContext, decide
     from perimeterdb.prover import solve as solver
-    from perimeterdb.prover.check import Counterexample, _complete, _multi_bounds, replay_policies
+    from perimeterdb.prover.check import _multi_bounds, replay, replay_policies
     from perimeterdb.prover.encode import ActionSpace, allowed
     from perimeterdb.prover.request import Problem, Unsupported
 
@@ -259,26 +259,15 @@ def _compare(all_cases: list[Case], kind: PolicyKind, *, timeout: float, in_proc
         return Result(
             "no-new-access", UNKNOWN, None, answer.reason, time.perf_counter() - start, answer.solver
         )
-    model = _complete(problem, answer.model)
     for req_new, req_old in pairs:
-        principal = req_new.concrete_principal(model)
-        keys = req_new.concrete_keys(model)
-        action = space.name(model)
-        resource = str(model.get("resource", ""))
-        ctx = RequestContext(principal, action, resource, None, keys)
-        r_new = decide(ctx, replay_policies(req_new.case))
-        r_old = decide(ctx, replay_policies(req_old.case))
-        if r_new.allowed and not r_old.allowed:
-            found = Counterexample(
-                req_new.case.label,
-                principal,
-                action,
-                resource,
-                "any origin",
-                dict(keys.items()),
-                r_new,
-                fresh=True,
-            )
+
+        def denied_before(
+            case: Case, p: PrincipalInfo, keys: Any, action: str, resource: str, old: Case = req_old.case
+        ) -> bool:
+            return not decide(RequestContext(p, action, resource, None, keys), replay_policies(old)).allowed
+
+        found = replay(req_new, space, answer.model, denied_before)
+        if found is not None:
             return Result(
                 "no-new-access",
                 COUNTEREXAMPLE,
@@ -310,7 +299,7 @@ def no_new_world_access(
     (a principal, table or endpoint that OLD lacks counts as denied there)."""
     from perimeterdb.policy import RequestContext, decide
     from perimeterdb.prover import solve as solver
-    from perimeterdb.prover.check import Counterexample, _complete, _multi_bounds, creatable, replay_policies
+    from perimeterdb.prover.check import _multi_bounds, creatable, replay, replay_policies
     from perimeterdb.prover.encode import ActionSpace, allowed
     from perimeterdb.prover.request import Problem, Unsupported
 
@@ -350,17 +339,17 @@ def no_new_world_access(
         return Result("no-new-access (worlds)", HOLDS, None, "", seconds, answer.solver, len(new_cases))
     if answer.status != "sat":
         return Result("no-new-access (worlds)", UNKNOWN, None, answer.reason, seconds, answer.solver)
-    model = _complete(problem, answer.model)
     i = goals[int(answer.model.get("#problem", 0))][0]
     req_new, req_old = pairs[i]
-    principal = req_new.concrete_principal(model)
-    keys = req_new.concrete_keys(model)
-    action = space.name(model)
-    case = req_new.case
-    ctx = RequestContext(principal, action, case.resource, case.resource_account, keys)
-    r_new = decide(ctx, replay_policies(case))
-    r_old_allowed = decide(ctx, replay_policies(req_old.case)).allowed if req_old else False
-    if not r_new.allowed or r_old_allowed:
+
+    def denied_before(case: Case, p: PrincipalInfo, keys: Any, action: str, resource: str) -> bool:
+        if req_old is None:
+            return True
+        ctx = RequestContext(p, action, resource, case.resource_account, keys)
+        return not decide(ctx, replay_policies(req_old.case)).allowed
+
+    found = replay(req_new, space, answer.model, denied_before)
+    if found is None:
         return Result(
             "no-new-access (worlds)",
             UNKNOWN,
@@ -369,16 +358,6 @@ def no_new_world_access(
             seconds,
             answer.solver,
         )
-    found = Counterexample(
-        case.label,
-        principal,
-        action,
-        case.resource,
-        case.origin.label,
-        dict(keys.items()),
-        r_new,
-        fresh=isinstance(case.principal, Fresh),
-    )
     return Result("no-new-access (worlds)", COUNTEREXAMPLE, found, "", seconds, answer.solver, len(new_cases))
 
 
