@@ -24,6 +24,7 @@ __all__ = [
     "TYPES",
     "b64decode",
     "check_attribute_name",
+    "check_nesting_depth",
     "compare_values",
     "item_size",
     "key_of",
@@ -308,6 +309,20 @@ def check_item_size(item: Mapping[str, Mapping[str, Any]]) -> None:
         return
     if item_size(item) > MAX_ITEM_SIZE:
         raise validation("Item size has exceeded the maximum allowed size")
+
+
+def check_nesting_depth(item: Mapping[str, Mapping[str, Any]]) -> None:
+    """Refuse an item nested deeper than DynamoDB's 32 levels (as ``validate_attribute_value`` counts them:
+    a top-level attribute's value is level 1). Requests are checked as they are decoded; this is for items
+    an update builds, where a SET into a nested path adds its value's levels to the path's."""
+    stack = [(value, 1) for value in item.values() if "M" in value or "L" in value]
+    while stack:
+        value, depth = stack.pop()
+        if depth > MAX_NESTING_DEPTH:
+            raise validation("Nesting Levels have exceeded supported limits")
+        members = value.get("M")
+        children = members.values() if members is not None else value.get("L") or ()
+        stack.extend((child, depth + 1) for child in children)
 
 
 # --- equality and ordering ------------------------------------------------------------------------------

@@ -154,9 +154,10 @@ def index_key_types(table: Table) -> list[tuple[str, list[tuple[str, str]]]]:
 
 
 def check_new_item(table: Table, new: Item | None) -> None:
-    """Checks on an item produced by an update: index key types and size."""
+    """Checks on an item produced by an update: index key types, size and nesting depth."""
     if new is None:
         return
+    values.check_nesting_depth(new)
     index_keys = index_key_types(table)
     if index_keys:
         values.validate_index_keys(new, index_keys)

@@ -103,3 +103,60 @@ def test_world_validate_reports_a_deep_world_file_without_a_traceback(tmp_path: 
     assert result.returncode != 0
     assert "Traceback" not in result.stderr, result.stderr[-2000:]
     assert "deep.yaml" in result.stdout + result.stderr
+
+
+def _nested(levels: int) -> dict[str, Any]:
+    """A value ``levels`` deep as DynamoDB counts: ``{"S": "x"}`` is one level, each map around it one more."""
+    value: dict[str, Any] = {"S": "x"}
+    for _ in range(levels - 1):
+        value = {"M": {"a": value}}
+    return value
+
+
+def test_an_update_cannot_nest_an_item_past_32_levels(ddb: Any, hash_table: str) -> None:
+    """Found by probing: SET into a nested path added its value's levels to the path's, so repeated updates
+    built items of any depth, until encoding one failed with a 500 (orjson's recursion limit)."""
+    ddb.put_item(TableName=hash_table, Item={"pk": {"S": "deep"}, "m": _nested(31)})
+    path = "m" + ".a" * 30  # the innermost map member: level 31
+
+    def set_at(levels: int) -> Any:
+        return ddb.update_item(
+            TableName=hash_table,
+            Key={"pk": {"S": "deep"}},
+            UpdateExpression=f"SET {path} = :v",
+            ExpressionAttributeValues={":v": _nested(levels)},
+        )
+
+    set_at(2)  # 30 levels of path + 2 = 32: DynamoDB's limit, accepted
+    with pytest.raises(ClientError) as exc:
+        set_at(3)  # 33
+    assert _code(exc) == (400, "ValidationException")
+    assert exc.value.response["Error"]["Message"] == "Nesting Levels have exceeded supported limits"
+    for levels in (3, 30, 32):  # an attacker repeating the update gets the same answer, never a 500
+        with pytest.raises(ClientError) as exc:
+            set_at(levels)
+        assert _code(exc)[0] == 400
+    item = ddb.get_item(TableName=hash_table, Key={"pk": {"S": "deep"}}, ConsistentRead=True)["Item"]
+    depth, value = 1, item["m"]
+    while "M" in value:
+        value, depth = value["M"]["a"], depth + 1
+    assert depth == 32
+
+
+def test_a_transaction_update_cannot_nest_an_item_past_32_levels(ddb: Any, hash_table: str) -> None:
+    ddb.put_item(TableName=hash_table, Item={"pk": {"S": "deep-tx"}, "m": _nested(31)})
+    with pytest.raises(ClientError) as exc:
+        ddb.transact_write_items(
+            TransactItems=[
+                {
+                    "Update": {
+                        "TableName": hash_table,
+                        "Key": {"pk": {"S": "deep-tx"}},
+                        "UpdateExpression": "SET " + "m" + ".a" * 30 + " = :v",
+                        "ExpressionAttributeValues": {":v": _nested(5)},
+                    }
+                }
+            ]
+        )
+    assert _code(exc) == (400, "TransactionCanceledException")
+    assert exc.value.response["CancellationReasons"][0]["Code"] == "ValidationError"
