@@ -202,6 +202,8 @@ deep_conditions = st.builds(
 
 @st.composite
 def _update(draw: Any) -> str:
+    if draw(st.integers(0, 7)) == 0:  # a SET deep into the nested map "m" (see _ITEMS)
+        return f"SET m{'.a' * draw(st.integers(0, 40))} = {draw(_VALUE_REF)}"
     clauses = []
     for _ in range(draw(st.integers(1, 4))):
         verb = draw(st.sampled_from(["SET", "REMOVE", "ADD", "DELETE", "set", "UPDATE"]))
@@ -244,19 +246,22 @@ def _mutated(base: st.SearchStrategy[str]) -> st.SearchStrategy[str]:
     return mutate()
 
 
-_GOOD_VALUES = st.sampled_from(
-    [
-        {"S": "x"},
-        {"N": "1"},
-        {"N": "-2.5"},
-        {"L": [{"S": "y"}]},
-        {"SS": ["a"]},
-        {"M": {"b": {"N": "2"}}},
-        {"BOOL": True},
-        {"NULL": True},
-        {"B": "AA=="},
-        {"NS": ["1", "2"]},
-    ]
+_GOOD_VALUES = st.one_of(
+    st.integers(1, 32).map(lambda n: _deep(n, "M")),
+    st.sampled_from(
+        [
+            {"S": "x"},
+            {"N": "1"},
+            {"N": "-2.5"},
+            {"L": [{"S": "y"}]},
+            {"SS": ["a"]},
+            {"M": {"b": {"N": "2"}}},
+            {"BOOL": True},
+            {"NULL": True},
+            {"B": "AA=="},
+            {"NS": ["1", "2"]},
+        ]
+    ),
 )
 _VALUES_MAP = st.one_of(
     st.dictionaries(st.sampled_from(_VALUE_KEYS), _GOOD_VALUES, min_size=1, max_size=5),
@@ -297,6 +302,7 @@ _ITEMS = st.one_of(
             ),
             "b": st.sampled_from([{"S": "x"}, {"N": "-1.5"}, {"BOOL": False}, {"L": []}, {"M": {}}]),
             "c": st.sampled_from([{"N": "9.9999999999999999999999999999999999999E+125"}, {"S": ""}]),
+            "m": st.integers(1, 31).map(lambda n: _deep(n, "M")),
         },
     ),
 )

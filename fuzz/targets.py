@@ -121,7 +121,9 @@ def expression_case(
             _only_4xx(lambda c=cond: ex.evaluate_condition(c, None), "evaluate_condition(None)")
     if bound.update is not None:
         _only_4xx(lambda: ex.check_no_key_updates(bound.update, ["pk", "sk"]), "check_no_key_updates")
-        _only_4xx(lambda: ex.apply_update(bound.update, stored), "apply_update")
+        result = _only_4xx(lambda: ex.apply_update(bound.update, stored), "apply_update")
+        if result is not None:
+            _storable(result.item)
         _only_4xx(lambda: ex.apply_update(bound.update, None, {"pk": {"S": "k"}}), "apply_update(new)")
     if bound.projection is not None:
         _only_4xx(lambda: ex.project(bound.projection, stored), "project")
@@ -169,6 +171,20 @@ def _shapes_accept(*texts_names_values: Any) -> bool:
         ):
             return False
     return True
+
+
+def _storable(item: Mapping[str, Any]) -> None:
+    """An item that passes the checks a write makes on an updated item must encode for storage."""
+    import orjson
+
+    from perimeterdb.dynamodb import values as v
+
+    if _only_4xx(lambda: v.check_nesting_depth(item) or True, "check_nesting_depth") is None:
+        return
+    try:
+        orjson.dumps({"Responses": {"t": [dict(item)]}})  # the deepest wrapper a response puts it in
+    except Exception as error:
+        raise Finding(f"an updated item that passed the write checks cannot be encoded: {error}") from error
 
 
 # --- attribute values and request shapes ----------------------------------------------------------------
