@@ -201,12 +201,22 @@ async def handle_breakglass(rt: Runtime, req: IncomingRequest, target: str, requ
         await _audit(rt, req, request_id, op_name or target, principal, body, result, error, region)
 
 
+_MEMBERS = frozenset({"RoleArn", "Justification", "Ticket", "RequestId", "Comment", "Status"})
+_FIELD_CAP = 512
+
+
+def _capped(value: str) -> str:
+    return value if len(value) <= _FIELD_CAP else value[:_FIELD_CAP] + f"...({len(value)} characters)"
+
+
 async def _audit(
     rt: Runtime, req: IncomingRequest, request_id: str, op_name: str, principal: Principal | None,
     body: dict[str, Any] | None, result: dict[str, Any] | None, error: ApiError | None, region: str,
 ) -> None:
     request = (result or {}).get("Request") or {}
-    params = {k[:1].lower() + k[1:]: v for k, v in (body or {}).items() if isinstance(v, str | int)} or None
+    # Only the API's own members, each capped: the body is the caller's (up to 64 KB), the alert is not.
+    params = {k[:1].lower() + k[1:]: v if not isinstance(v, str) else _capped(v)
+              for k, v in (body or {}).items() if k in _MEMBERS and isinstance(v, str | int)} or None
     audit = getattr(rt, "audit", None)
     if audit is not None:
         await audit.record(

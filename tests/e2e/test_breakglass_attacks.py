@@ -268,3 +268,34 @@ def test_approval_api_with_a_break_glass_session_is_flagged(lab: Lab) -> None:
 def test_put_from_internet_as_the_team_is_refused(lab: Lab) -> None:
     put, = lab.run("team", [_put("default")])
     assert not put["ok"] and put["code"] == "AccessDeniedException", put
+
+
+def test_approval_api_alert_and_audit_carry_no_huge_attacker_fields(lab: Lab) -> None:
+    marker = "HUGE" + secrets.token_hex(4)
+    body = {"RoleArn": APPROVED, "Justification": marker + "x" * 300, "Junk": marker + "y" * 50_000,
+            **{f"k{i}": marker for i in range(200)}}
+    status, answer = _signed(lab, "team", "RequestAccess", json.dumps(body).encode())
+    assert status == 400 and answer["__type"].endswith("ValidationException"), answer
+    alerts = lab.alerts(lambda a: a.get("alert") == "break-glass-approval" and marker in json.dumps(a))
+    assert alerts, "the refused call is alerted"
+    assert all(len(json.dumps(a)) < 4096 for a in alerts), [len(json.dumps(a)) for a in alerts]
+    records = [r for r in lab.records() if r["eventName"] == "RequestAccess" and marker in json.dumps(r)]
+    assert records and all(len(json.dumps(r)) < 8192 for r in records), [len(json.dumps(r)) for r in records]
+
+
+def test_refused_attempts_of_every_kind_are_alerted(lab: Lab) -> None:
+    """Trust denied (the team is not named), no MFA, an MFA device that is not the caller's."""
+    results = lab.run("team", [
+        _assume(ROLE, "trust", Tags=_justify()),
+        _assume(ROLE, "stolen-serial", SerialNumber=lab.serial("ops7"), TokenCode="123456", Tags=_justify()),
+        _assume(APPROVED, "approval", Tags=_justify()),
+    ])
+    assert all(not r["ok"] and r["code"] == "AccessDenied" for r in results), results
+    arn = f"arn:aws:iam::{PROD}:user/team"
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        refused = lab.alerts(lambda a: a.get("alert") == "break-glass-assume-role" and a.get("who") == arn
+                             and a.get("outcome") == "refused", timeout=1)
+        if len({a["roleArn"] for a in refused}) == 2 and len(refused) >= 3:
+            break
+    assert len(refused) >= 3, refused
