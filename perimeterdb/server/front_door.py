@@ -25,6 +25,7 @@ from typing import Any, ClassVar
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from perimeterdb.config import RequestLimits
+from perimeterdb.server.connection_cap import CONNECTIONS, raise_descriptor_limit
 
 _IDLE, _HEAD, _BODY = 0, 1, 2
 _REASONS = {
@@ -81,9 +82,13 @@ class FrontDoorProtocol(HttpToolsProtocol):
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
+        if not CONNECTIONS.admit(self):  # at the cap with every connection busy (server/connection_cap.py)
+            transport.abort()
+            return
         self._arm(self.limits.header_timeout, self._head_timed_out)
 
     def connection_lost(self, exc: Exception | None) -> None:
+        CONNECTIONS.gone(self)
         self._disarm()
         super().connection_lost(exc)
 
@@ -105,6 +110,23 @@ class FrontDoorProtocol(HttpToolsProtocol):
             and not self.transport.is_closing()
         ):
             self._answer_and_close(431)
+
+    def idle_rank(self) -> int | None:
+        """For the connection cap: 0 nothing being served, 1 a body still coming, None a request running."""
+        if self._phase == _BODY:
+            return 1
+        cycle = self.cycle
+        return None if cycle is not None and not cycle.response_complete else 0
+
+    def close_for_room(self) -> None:
+        """Closed by the connection cap for a newer connection: at once (abort: a client that does not read
+        cannot hold the descriptor with an unsent buffer)."""
+        self._disarm()
+        cycle = self.cycle
+        if cycle is not None and not cycle.response_complete:
+            cycle.disconnected = True
+            cycle.message_event.set()
+        self.transport.abort()
 
     def send_400_response(self, msg: str) -> None:
         """uvicorn's answer to a parser error, which is where a refusal from a callback lands."""
@@ -137,6 +159,7 @@ class FrontDoorProtocol(HttpToolsProtocol):
 
     def on_message_begin(self) -> None:
         self._parsed_head = 0
+        CONNECTIONS.touched(self)
         super().on_message_begin()
 
     def on_url(self, url: bytes) -> None:
@@ -180,4 +203,5 @@ class FrontDoorProtocol(HttpToolsProtocol):
 
 def protocol_for(limits: RequestLimits) -> type[FrontDoorProtocol]:
     """The protocol class for uvicorn's ``http=`` setting, holding connections to ``limits``."""
+    raise_descriptor_limit()  # more descriptors, more room under the connection cap
     return type("FrontDoorProtocol", (FrontDoorProtocol,), {"limits": limits})
