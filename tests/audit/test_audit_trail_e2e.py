@@ -138,6 +138,15 @@ def test_an_scp_denied_iam_call_names_the_scp_statement(lab: Lab) -> None:
     decisions = record["additionalEventData"]["decisions"]
     assert decisions and decisions[0]["action"] == "iam:CreateUser" and decisions[0]["decision"] != "Allow"
     assert {"kind": "scp", "sid": "DenyCreateUser"}.items() <= decisions[0]["determining"][0].items(), decisions
+    # The sealed break-glass guardrail's denial names its statement too.
+    trust = json.dumps({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {
+        "AWS": f"arn:aws:iam::{PROD}:user/team-admin"}, "Action": "sts:AssumeRole"}]})
+    with pytest.raises(ClientError) as exc:
+        iam.update_assume_role_policy(RoleName="emergency", PolicyDocument=trust)
+    assert exc.value.response["Error"]["Code"] == "AccessDenied"
+    record = [r for r in lab.records() if r["eventName"] == "UpdateAssumeRolePolicy"][-1]
+    determining = [ref for d in record["additionalEventData"]["decisions"] for ref in d["determining"]]
+    assert any(ref["kind"] == "guardrail" for ref in determining), record["additionalEventData"]
     # STS: an AssumeRole the trust policy denies (no MFA) carries its decision.
     with pytest.raises(ClientError):
         lab.client("oncall", "sts").assume_role(RoleArn=f"arn:aws:iam::{PROD}:role/emergency",
