@@ -372,8 +372,10 @@ def _satisfies(value: Any, shape: dict[str, Any]) -> bool:
 
 @cache
 def _pattern(pattern: str) -> re.Pattern[str]:
+    # The models' patterns are Java regexes: \w, \d and \s are ASCII there (an IAM name is ASCII; a
+    # Cyrillic e (U+0435) in 'emergency' must be refused, not make a lookalike of a sealed role).
     try:
-        return re.compile(pattern, re.DOTALL)
+        return re.compile(pattern, re.DOTALL | re.ASCII)
     except re.error:
         return re.compile(".*", re.DOTALL)
 

@@ -299,3 +299,28 @@ def test_refused_attempts_of_every_kind_are_alerted(lab: Lab) -> None:
         if len({a["roleArn"] for a in refused}) == 2 and len(refused) >= 3:
             break
     assert len(refused) >= 3, refused
+
+
+# --- lead 3: sealing gaps ------------------------------------------------------------------------------------
+
+
+def test_sealing_gaps_paths_lookalikes_new_accounts(lab: Lab) -> None:
+    trust = json.dumps({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
+                                                                 "Principal": {"AWS": f"arn:aws:iam::{PROD}:root"}}]})
+    results = lab.run("team", [
+        _iam("create_role", RoleName="emergency", Path="/x/", AssumeRolePolicyDocument=trust),
+        _iam("update_role", RoleName="emergency", MaxSessionDuration=43200),
+        _iam("create_role", RoleName="\u0435mergency", AssumeRolePolicyDocument=trust),  # Cyrillic e
+        _iam("create_role", RoleName="emergency ", AssumeRolePolicyDocument=trust),
+        _iam("create_role", RoleName="emergency\u200b", AssumeRolePolicyDocument=trust),
+        {"service": "organizations", "op": "create_account",
+         "params": {"Email": "x@example.com", "AccountName": "mine"}},
+    ])
+    _explicit_deny(results[0], "iam:CreateRole")
+    _explicit_deny(results[1], "iam:UpdateRole")
+    for bad in results[2:5]:  # IAM names are ASCII [\w+=,.@-]+: a 400, never a role
+        assert not bad["ok"] and bad["code"] == "ValidationError", bad
+    assert not results[5]["ok"] and results[5]["code"] == "AccessDeniedException", results[5]
+    listed, = lab.run("team", [_iam("list_roles")])
+    names = [r["RoleName"] for r in listed["result"]["Roles"]]
+    assert not [n for n in names if n.lower().startswith(("emergency ", "\u0435", "emergency\u200b"))], names
