@@ -116,6 +116,7 @@ class AuditLog:
         self._sampler = Sampler(sample_per_source, sample_total)
         self._budget_noted = False
         self._closed = False
+        self._stopping = threading.Event()
         self._lock_fd: int | None = None
         self._final_written = False
 
@@ -150,6 +151,23 @@ class AuditLog:
         # The first digest names the newest digest of every writer found, so that no earlier chain can be
         # removed without a missing digest showing.
         self._write_digest(final=False, previous=self._heads(), force=True)
+        threading.Thread(target=self._tick, name=f"audit-{self.writer}", daemon=True).start()
+
+    def _tick(self) -> None:
+        """Once a second: the summary of a sampling window that ended, and the digest that is due, even when
+        no record comes to trigger them (a flood that stopped; records followed by silence)."""
+        while not self._stopping.wait(1.0):
+            with self._lock:
+                if self._fd is None:
+                    return
+                try:
+                    now = _monotonic()
+                    if self._sampler.suppressed and self._sampler.due(now):
+                        self._append_summary(now)
+                    if now >= self._digest_due:
+                        self._write_digest(final=False)
+                except OSError:
+                    log.exception("audit log: the periodic summary or digest failed")
 
     def _recover_crashed(self) -> None:
         """Seal the log of every writer that stopped without its final digest (a crash): a final digest of
@@ -516,6 +534,7 @@ class AuditLog:
             if self._closed:
                 return
             self._closed = True
+            self._stopping.set()
             if self._fd is None:
                 return
             try:

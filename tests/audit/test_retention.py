@@ -114,3 +114,22 @@ def test_anonymous_parameters_are_capped_harder_and_cannot_claim_to_be_omitted(t
     assert rows[1]["requestParameters"] == {"omitted": True, "originalSize": len(b"{\"omitted\":true,\"pad\":\"\"}") + 200_000}
     assert rows[2]["requestParameters"] == {"tableName": "t" * 10_000}
     assert not list((tmp_path / "locks").iterdir()), "a closed writer leaves no lock file"
+
+
+def test_summaries_and_digests_come_without_further_records(tmp_path: Path) -> None:
+    import time
+
+    log = AuditLog(tmp_path, sample_per_source=1, sample_total=1, digest_interval=1.0)
+    for _ in range(5):
+        _record(log)
+    deadline = time.monotonic() + 20
+    rows: list[dict[str, Any]] = []
+    while time.monotonic() < deadline:  # no further request: the log's own ticker writes them
+        rows = list(read_records(tmp_path))
+        if any(r["eventName"] == SUMMARY_EVENT for r in rows) and log._digested_seq == log._seq:
+            break
+        time.sleep(0.1)
+    assert [r["additionalEventData"]["suppressed"] for r in rows if r["eventName"] == SUMMARY_EVENT] == [4]
+    report = verify_directory(tmp_path, log._key.public_key())
+    assert report.ok and not any(p.kind == "unsealed" for p in report.problems), report.problems
+    log.close()
