@@ -9,6 +9,8 @@ import pytest
 from botocore.auth import SigV4Auth, SigV4QueryAuth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from perimeterdb.auth import sigv4
 from perimeterdb.auth.credentials import CredentialRecord
@@ -118,3 +120,72 @@ def test_constant_time_compare_used() -> None:
     assert sigv4.signatures_match("ab", "ab")
     assert not sigv4.signatures_match("ab", "ac")
     assert hashlib.sha256(b"").hexdigest() == sigv4.EMPTY_SHA256
+
+
+# --- An attacker edits a valid Authorization header (issue 13) ----------------------------------------------
+
+
+def _edited(authorization: str, position: int, insert: str, delete: int) -> str:
+    position %= len(authorization) + 1
+    return authorization[:position] + insert + authorization[position + delete :]
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    position=st.integers(0, 400),
+    insert=st.text(alphabet=st.sampled_from(list(" ,=;/abcdefABCDEF0123456789Sighnature\t")), max_size=12),
+    delete=st.integers(0, 3),
+)
+def test_an_edited_authorization_header_never_verifies(position: int, insert: str, delete: int) -> None:
+    """Any edit of a valid header either leaves it equal to the original up to the spaces AWS ignores, or
+    is refused with one of AWS's authentication errors (never accepted, never another exception)."""
+    body = b"{}"
+    request = _botocore_signed(body)
+    parts = _parts(request, body)
+    original = parts.headers["authorization"][0]
+    edited = _edited(original, position, insert, delete)
+    parts.headers["authorization"] = [edited]
+    try:
+        claim = read_claim(parts)
+        record = (
+            RECORD if claim.scope.access_key == KEY else None
+        )  # the key is looked up, as authenticate does
+        verify(parts, claim, record, service="dynamodb")
+    except ApiError as error:
+        assert error.code in (
+            "IncompleteSignatureException",
+            "InvalidSignatureException",
+            "MissingAuthenticationTokenException",
+            "UnrecognizedClientException",
+        ), (edited, error)
+        return
+    # Accepted: then the edit changed nothing but the spaces around the parts, which AWS ignores too.
+    assert _parameters(edited) == _parameters(original), edited
+
+
+def _parameters(authorization: str) -> tuple[str, list[tuple[str, str]]]:
+    algorithm, _, rest = authorization.strip().partition(" ")
+    pairs = []
+    for part in rest.split(","):
+        if part.strip():
+            name, _, value = part.partition("=")
+            if (
+                name.strip() == "SignedHeaders"
+            ):  # its names are trimmed one by one (the set signed is the same)
+                value = ";".join(h.strip() for h in value.split(";"))
+            pairs.append((name.strip(), value.strip()))
+    return algorithm, sorted(pairs)
+
+
+def test_unsigned_x_amz_headers_are_named() -> None:
+    body = b"{}"
+    parts = _parts(_botocore_signed(body), body)
+    parts.headers["x-amz-target"] = ["DynamoDB_20120810.DescribeLimits", "DynamoDB_20120810.ListTables"]
+    with pytest.raises(ApiError) as exc:  # a second value changes the signed header: the signature fails
+        verify(parts, read_claim(parts), RECORD, service="dynamodb")
+    assert exc.value.code == "InvalidSignatureException"
+    parts = _parts(_botocore_signed(body), body)
+    parts.headers["x-amz-security-token"] = ["swapped-in"]
+    with pytest.raises(ApiError) as exc:
+        verify(parts, read_claim(parts), CredentialRecord(KEY, SECRET, PRINCIPAL), service="dynamodb")
+    assert exc.value.code in ("UnrecognizedClientException", "InvalidSignatureException")
