@@ -257,3 +257,19 @@ def test_a_round_reads_only_due_alerts(tmp_path: Path, monkeypatch: pytest.Monke
 
     read, queued = _run(work, tmp_path)
     assert queued == 200 and read <= 5, f"{read} rows read by a round with nothing due"
+
+
+def test_syslog_over_udp_and_a_file_channel_that_cannot_be_written(tmp_path: Path) -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
+        udp.bind(("127.0.0.1", 0))
+        udp.settimeout(10)
+        port = udp.getsockname()[1]
+        [syslog] = [c for c in channels.parse_channels({"alerts": {"syslog": f"127.0.0.1:{port}"}}, tmp_path)
+                    if c.name == "syslog"]
+        syslog.deliver(b'{"id":"x1","alert":{"what":"PutItem\\n<13>forged"}}', "x1")
+        datagram = udp.recv(65536)
+    assert datagram.startswith(b"<81>perimeterdb[") and datagram.count(b"\n") == 0, "one line: JSON escapes"
+    blocked = tmp_path / "not-a-dir"
+    blocked.write_text("")
+    with pytest.raises(channels.DeliveryError, match="append to"):
+        channels.FileChannel(blocked / "alerts.jsonl").deliver(b"{}", "x2")
