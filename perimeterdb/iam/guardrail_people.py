@@ -72,7 +72,7 @@ USER_ACTIONS: tuple[str, ...] = (
 )
 ACTIONS = frozenset(GROUP_ACTIONS) | frozenset(USER_ACTIONS)
 
-_USER_ARN = re.compile(r"arn:aws:iam::(\d{12}):user/(?:[\x21-\x7e]*/)?([\w+=,.@-]{1,64})")
+_USER_ARN = re.compile(r"arn:aws:iam::(\d{12}):user/(?:[\x21-\x7e]*/)?([\w+=,.@-]{1,64})", re.ASCII)
 
 
 def _entity(arn: str, kind: str) -> str | None:

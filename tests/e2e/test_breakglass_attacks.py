@@ -324,3 +324,101 @@ def test_sealing_gaps_paths_lookalikes_new_accounts(lab: Lab) -> None:
     listed, = lab.run("team", [_iam("list_roles")])
     names = [r["RoleName"] for r in listed["result"]["Roles"]]
     assert not [n for n in names if n.lower().startswith(("emergency ", "\u0435", "emergency\u200b"))], names
+
+
+# --- lead 4: lineage -------------------------------------------------------------------------------------------
+
+
+def _review(lab: Lab, session_id: str) -> dict[str, Any]:
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-m", "perimeterdb.cli", "break-glass", "review", session_id, "--json",
+                           "--data-dir", str(lab.server.data_dir)], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    sessions = json.loads(done.stdout)["sessions"]
+    assert len(sessions) == 1, sessions
+    return sessions[0]  # type: ignore[no-any-return]
+
+
+def test_everything_derived_from_a_session_is_break_glass_and_listed(lab: Lab) -> None:
+    code, = lab.codes("ops3")
+    trust_team = json.dumps({"Version": "2012-10-17", "Statement": [{
+        "Effect": "Allow", "Action": "sts:AssumeRole", "Principal": {"AWS": f"arn:aws:iam::{PROD}:user/team"}}]})
+    grant = json.dumps({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]})
+    results = lab.run("ops3", [
+        _assume(ROLE, "lineage", SerialNumber=lab.serial("ops3"), TokenCode=code, Tags=_justify(),
+                DurationSeconds=900),
+        _iam("update_assume_role_policy", "lineage", RoleName="feature-team", PolicyDocument=trust_team),
+        _iam("put_user_policy", "lineage", UserName="deployer", PolicyName="more", PolicyDocument=grant),
+        _iam("create_user", "lineage", UserName="bgmade"),
+        _iam("create_access_key", "lineage", UserName="bgmade"),
+    ])
+    assert all(r["ok"] for r in results), results
+    session = results[0]["result"]["Credentials"]
+    key = results[4]["result"]["AccessKey"]
+    made = {"key": key["AccessKeyId"], "secret": key["SecretAccessKey"]}
+    gst, whoami = lab.run(made, [{"service": "sts", "op": "get_session_token", "save": "gst",
+                                  "params": {"DurationSeconds": 129600}},
+                                 {"service": "sts", "op": "get_caller_identity", "use": "gst"}])
+    assert gst["ok"] and whoami["ok"], (gst, whoami)
+    from datetime import datetime
+
+    def when(text: str) -> float:
+        return datetime.fromisoformat(text).timestamp()
+
+    assert when(gst["result"]["Credentials"]["Expiration"]) <= when(session["Expiration"]) + 1
+    # The team uses the trust change with its own, ordinary credentials: the perimeter still holds.
+    chained, put = lab.run("team", [_assume(f"arn:aws:iam::{PROD}:role/feature-team", "ft"), _put("ft")])
+    assert chained["ok"] and not put["ok"] and put["code"] == "AccessDeniedException", (chained, put)
+    deadline = time.monotonic() + 15
+    while True:
+        review = _review(lab, session["AccessKeyId"])
+        actions = {r["action"] for r in review["changes"]}
+        wanted = {"iam:UpdateAssumeRolePolicy", "iam:PutUserPolicy", "iam:CreateUser", "iam:CreateAccessKey"}
+        if wanted <= actions or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+    assert wanted <= actions, actions
+    created = {(c["kind"], c["name"]) for c in review["created"]}
+    assert ("user", "bgmade") in created, created
+    flagged = [r for r in lab.records() if r["eventName"] == "GetCallerIdentity"
+               and (r.get("userIdentity") or {}).get("accessKeyId") == gst["result"]["Credentials"]["AccessKeyId"]]
+    assert flagged and flagged[-1].get("breakGlass"), flagged
+
+
+# --- lead 5: quiet use -------------------------------------------------------------------------------------------
+
+
+def test_no_quiet_requests_on_other_services_or_listeners(lab: Lab) -> None:
+    import boto3
+    from botocore.config import Config
+
+    code, = lab.codes("ops4")
+    assumed, = lab.run("ops4", [_assume(ROLE, "quiet", SerialNumber=lab.serial("ops4"), TokenCode=code,
+                                        Tags=_justify())])
+    assert assumed["ok"], assumed
+    c = assumed["result"]["Credentials"]
+    session = {"key": c["AccessKeyId"], "secret": c["SecretAccessKey"], "token": c["SessionToken"]}
+    results = lab.run(session, [
+        _iam("list_users"),
+        {"service": "organizations", "op": "describe_organization"},
+        {"service": "dynamodb", "op": "list_tables"},
+    ])
+    assert results[0]["ok"] and results[2]["ok"], results
+    # The loopback listener too (another listener than the public one the session came through).
+    ddb = boto3.client("dynamodb", endpoint_url=lab.server.endpoint, region_name="us-east-1",
+                       aws_access_key_id=c["AccessKeyId"], aws_secret_access_key=c["SecretAccessKey"],
+                       aws_session_token=c["SessionToken"], config=Config(retries={"max_attempts": 1}))
+    ddb.describe_table(TableName="orders")
+    wanted = {"ListUsers", "DescribeOrganization", "ListTables", "DescribeTable"}
+    deadline = time.monotonic() + 15
+    while True:
+        mine = [r for r in lab.records() if (r.get("userIdentity") or {}).get("accessKeyId") == c["AccessKeyId"]]
+        if wanted <= {r["eventName"] for r in mine} or time.monotonic() > deadline:
+            break
+        time.sleep(0.3)
+    assert wanted <= {r["eventName"] for r in mine}, [r["eventName"] for r in mine]
+    assert all(r.get("breakGlass") for r in mine if r["eventName"] in wanted), mine
+    alerted = lab.alerts(lambda a: a.get("what") == "DescribeTable" and c["AccessKeyId"] in json.dumps(a))
+    assert alerted, "a request of the session on the loopback listener is alerted"
