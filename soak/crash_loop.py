@@ -5,16 +5,18 @@
 One data directory lives through all the runs. Each run starts the server (alternating ``--durability
 full`` and ``normal``; every third run with ``--workers 2``), lets several client threads run a mixed
 workload (puts, conditional counter updates, 4-item transactions, 5-item batches, and puts and deletes
-that move items between the partitions of a global secondary index), sends SIGKILL to the whole process
-group at a random moment, and then checks:
+that move items between the partitions of a global secondary index; in runs 5, 15, 25, ... a second index
+is created at the start, so that its backfill races the writes and the kill), sends SIGKILL to the whole
+process group at a random moment, and then checks:
 
 1. SQLite's ``PRAGMA integrity_check`` on a copy of the database and its WAL as the kill left them;
 2. after a restart, every acknowledged put and batch item is present and whole (its payload matches);
 3. every transaction is all-or-nothing, and every acknowledged one is there;
 4. each counter holds its last acknowledged value, or that value plus one if an update was in flight;
 5. each moving item is in its last acknowledged state or in the state of the write that was in flight;
-6. every item of the table is whole, and the index holds exactly the items that have its key: querying
-   the index for each partition gives the same items as a scan.
+6. every item of the table is whole, and each index (once ACTIVE: an interrupted backfill must resume)
+   holds exactly the items that have its key: querying it for each partition gives the same items as a
+   scan.
 
 Tables rotate every ten runs, so earlier tables stay in the file (and under its integrity check) while the
 checks stay fast. Prints one line per run and "kill -9: C/N clean"; exit status 1 if any run was not clean.
@@ -61,6 +63,7 @@ class RunReport:
     acknowledged: int = 0
     in_flight: int = 0
     items: int = 0
+    indexes: int = 0
     problems: list[str] = field(default_factory=list)
 
     @property
@@ -123,6 +126,8 @@ class CrashLoop:
             ]
             for t in threads:
                 t.start()
+            if run % 10 == 5:  # a second index, backfilled while the clients write and the kill comes
+                self._add_index(server, table)
             deadline = time.monotonic() + 20  # let every client get going (bounded), then a random moment
             while report.acknowledged < 2 * self.clients and time.monotonic() < deadline:
                 time.sleep(0.01)
@@ -162,6 +167,30 @@ class CrashLoop:
             ],
             BillingMode="PAY_PER_REQUEST",
         )
+
+    def _add_index(self, server: ServerProcess, table: str) -> None:
+        try:
+            server.client(config=_CONFIG).update_table(
+                TableName=table,
+                AttributeDefinitions=[
+                    {"AttributeName": "g", "AttributeType": "S"},
+                    {"AttributeName": "i", "AttributeType": "N"},
+                ],
+                GlobalSecondaryIndexUpdates=[
+                    {
+                        "Create": {
+                            "IndexName": "by_g_i",
+                            "KeySchema": [
+                                {"AttributeName": "g", "KeyType": "HASH"},
+                                {"AttributeName": "i", "KeyType": "RANGE"},
+                            ],
+                            "Projection": {"ProjectionType": "ALL"},
+                        }
+                    }
+                ],
+            )
+        except (ClientError, BotoCoreError, OSError):
+            pass  # the kill may come first; the check below compares whatever index exists
 
     def _next_i(self) -> int:
         with self.lock:
@@ -418,13 +447,25 @@ class CrashLoop:
                 problems.append(f"moving item {pk} is in neither its acknowledged nor its in-flight state")
             exp.movers[pk] = stored.get(pk)
         exp.mover_in_flight.clear()
-        # 6. The index holds exactly the items with its key.
-        for group in range(GROUPS):
+        # 6. Each index holds exactly the items with its key (a backfill interrupted by the kill must
+        # resume and finish: wait for the index to be ACTIVE, bounded).
+        deadline = time.monotonic() + 120
+        while True:
+            described = ddb.describe_table(TableName=table)["Table"].get("GlobalSecondaryIndexes", [])
+            index_names = [i["IndexName"] for i in described]
+            if all(i["IndexStatus"] == "ACTIVE" for i in described) or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+        report.indexes = len(index_names)
+        for index, status in ((i["IndexName"], i["IndexStatus"]) for i in described):
+            if status != "ACTIVE":
+                problems.append(f"index {index} is still {status} two minutes after the restart")
+        for index, group in ((name, group) for name in index_names for group in range(GROUPS)):
             g = f"g{group}"
             via_index: dict[str, dict[str, Any]] = {}
             kwargs = {
                 "TableName": table,
-                "IndexName": "by_g",
+                "IndexName": index,
                 "KeyConditionExpression": "g = :g",
                 "ExpressionAttributeValues": {":g": {"S": g}},
             }
@@ -432,18 +473,22 @@ class CrashLoop:
                 page = ddb.query(**kwargs)
                 for item in page["Items"]:
                     if item["pk"]["S"] in via_index:
-                        problems.append(f"index by_g returns {item['pk']['S']} twice")
+                        problems.append(f"index {index} returns {item['pk']['S']} twice")
                     via_index[item["pk"]["S"]] = item
                 if "LastEvaluatedKey" not in page:
                     break
                 kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
-            via_scan = {pk: item for pk, item in stored.items() if item.get("g") == {"S": g}}
+            via_scan = {
+                pk: item
+                for pk, item in stored.items()
+                if item.get("g") == {"S": g} and (index == "by_g" or "i" in item)
+            }
             if via_index != via_scan:
                 extra = sorted(set(via_index) - set(via_scan))[:3]
                 missing = sorted(set(via_scan) - set(via_index))[:3]
                 changed = sorted(k for k in set(via_index) & set(via_scan) if via_index[k] != via_scan[k])[:3]
                 problems.append(
-                    f"index by_g/{g} differs from the table: extra {extra} missing {missing} stale {changed}"
+                    f"index {index}/{g} differs from the table: extra {extra} missing {missing} stale {changed}"
                 )
 
 
@@ -486,7 +531,7 @@ def main() -> int:
             clean += report.clean
             print(
                 f"run {run:3d}: {'clean' if report.clean else 'NOT CLEAN'}  acknowledged={report.acknowledged} "
-                f"in_flight={report.in_flight} items={report.items}",
+                f"in_flight={report.in_flight} items={report.items} indexes={report.indexes}",
                 flush=True,
             )
             for problem in report.problems[:10]:
