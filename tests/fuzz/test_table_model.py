@@ -1,6 +1,7 @@
 """A Hypothesis state machine against a real server: a model of one table (a dict) and the server receive
-the same puts, conditional updates, conditional deletes, gets and queries, and must agree on every answer
-(which writes pass their condition, what each read returns, the order of a query).
+the same puts, conditional updates, conditional deletes, gets, queries and queries of a global secondary
+index, and must agree on every answer (which writes pass their condition, what each read returns, the
+order of a query, which items the index holds after updates move them between its partitions).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ PKS = st.sampled_from(["a", "b"])
 SKS = st.integers(min_value=-3, max_value=3)
 VERSIONS = st.integers(min_value=0, max_value=4)
 DATA = st.one_of(st.text(max_size=5), st.lists(st.integers(-5, 5), max_size=3))
+GS = st.none() | st.sampled_from(["x", "y"])  # the index key: absent, or one of two partitions
 
 
 def _wire(data: Any) -> dict[str, Any]:
@@ -30,8 +32,11 @@ def _wire(data: Any) -> dict[str, Any]:
     return {"L": [{"N": str(n)} for n in data]}
 
 
-def _item(pk: str, sk: int, version: int, data: Any) -> dict[str, Any]:
-    return {"pk": {"S": pk}, "sk": {"N": str(sk)}, "v": {"N": str(version)}, "d": _wire(data)}
+def _item(pk: str, sk: int, version: int, data: Any, g: str | None = None) -> dict[str, Any]:
+    item = {"pk": {"S": pk}, "sk": {"N": str(sk)}, "v": {"N": str(version)}, "d": _wire(data)}
+    if g is not None:
+        item["g"] = {"S": g}
+    return item
 
 
 def _failed_condition(error: ClientError) -> bool:
@@ -59,6 +64,14 @@ def test_table_agrees_with_its_model(model_server: ServerProcess) -> None:
                 AttributeDefinitions=[
                     {"AttributeName": "pk", "AttributeType": "S"},
                     {"AttributeName": "sk", "AttributeType": "N"},
+                    {"AttributeName": "g", "AttributeType": "S"},
+                ],
+                GlobalSecondaryIndexes=[
+                    {
+                        "IndexName": "by_g",
+                        "KeySchema": [{"AttributeName": "g", "KeyType": "HASH"}],
+                        "Projection": {"ProjectionType": "ALL"},
+                    }
                 ],
                 KeySchema=[
                     {"AttributeName": "pk", "KeyType": "HASH"},
@@ -74,9 +87,9 @@ def test_table_agrees_with_its_model(model_server: ServerProcess) -> None:
         def _key(self, pk: str, sk: int) -> dict[str, Any]:
             return {"pk": {"S": pk}, "sk": {"N": str(sk)}}
 
-        @rule(pk=PKS, sk=SKS, version=VERSIONS, data=DATA, guarded=st.booleans())
-        def put(self, pk: str, sk: int, version: int, data: Any, guarded: bool) -> None:
-            item = _item(pk, sk, version, data)
+        @rule(pk=PKS, sk=SKS, version=VERSIONS, data=DATA, guarded=st.booleans(), g=GS)
+        def put(self, pk: str, sk: int, version: int, data: Any, guarded: bool, g: str | None) -> None:
+            item = _item(pk, sk, version, data, g)
             kwargs: dict[str, Any] = {"TableName": self.table, "Item": item, "ReturnValues": "ALL_OLD"}
             if guarded:
                 kwargs["ConditionExpression"] = "attribute_not_exists(pk)"
@@ -90,29 +103,29 @@ def test_table_agrees_with_its_model(model_server: ServerProcess) -> None:
             assert answer.get("Attributes") == self.model.get((pk, sk)), answer
             self.model[(pk, sk)] = item
 
-        @rule(pk=PKS, sk=SKS, expected=VERSIONS, data=DATA)
-        def bump(self, pk: str, sk: int, expected: int, data: Any) -> None:
-            """A compare-and-set on the version attribute."""
+        @rule(pk=PKS, sk=SKS, expected=VERSIONS, data=DATA, g=GS)
+        def bump(self, pk: str, sk: int, expected: int, data: Any, g: str | None) -> None:
+            """A compare-and-set on the version attribute, which also moves the item in the index."""
             old = self.model.get((pk, sk))
             expected_ok = old is not None and int(old["v"]["N"]) == expected
+            values = {":one": {"N": "1"}, ":d": _wire(data), ":expected": {"N": str(expected)}}
+            if g is not None:
+                values[":g"] = {"S": g}
             try:
                 answer = ddb.update_item(
                     TableName=self.table,
                     Key=self._key(pk, sk),
-                    UpdateExpression="SET v = v + :one, d = :d",
+                    UpdateExpression="SET v = v + :one, d = :d"
+                    + (", g = :g" if g is not None else " REMOVE g"),
                     ConditionExpression="v = :expected",
-                    ExpressionAttributeValues={
-                        ":one": {"N": "1"},
-                        ":d": _wire(data),
-                        ":expected": {"N": str(expected)},
-                    },
+                    ExpressionAttributeValues=values,
                     ReturnValues="ALL_NEW",
                 )
             except ClientError as error:
                 assert _failed_condition(error) and not expected_ok, error.response
                 return
             assert expected_ok and old is not None
-            new = {**old, "v": {"N": str(expected + 1)}, "d": _wire(data)}
+            new = _item(pk, sk, expected + 1, data, g)
             assert answer["Attributes"] == new, (answer, new)
             self.model[(pk, sk)] = new
 
@@ -126,7 +139,7 @@ def test_table_agrees_with_its_model(model_server: ServerProcess) -> None:
             )
             old = self.model.get((pk, sk))
             version = int(old["v"]["N"]) + 1 if old else 1
-            self.model[(pk, sk)] = _item(pk, sk, version, data)
+            self.model[(pk, sk)] = _item(pk, sk, version, data, old["g"]["S"] if old and "g" in old else None)
 
         @rule(pk=PKS, sk=SKS, expected=st.none() | VERSIONS)
         def delete(self, pk: str, sk: int, expected: int | None) -> None:
@@ -178,6 +191,31 @@ def test_table_agrees_with_its_model(model_server: ServerProcess) -> None:
                 if k[0] == pk and k[1] >= low
             ]
             assert got == want, (got, want)
+
+        @rule(g=st.sampled_from(["x", "y"]), limit=st.none() | st.integers(1, 3))
+        def query_index(self, g: str, limit: int | None) -> None:
+            kwargs: dict[str, Any] = {
+                "TableName": self.table,
+                "IndexName": "by_g",
+                "KeyConditionExpression": "g = :g",
+                "ExpressionAttributeValues": {":g": {"S": g}},
+            }
+            if limit is not None:
+                kwargs["Limit"] = limit
+            got: list[dict[str, Any]] = []
+            for _ in range(30):
+                page = ddb.query(**kwargs)
+                got += page["Items"]
+                if "LastEvaluatedKey" not in page:
+                    break
+                kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+            def order(item: dict[str, Any]) -> tuple[str, int]:
+                return item["pk"]["S"], int(item["sk"]["N"])
+
+            want = [item for item in self.model.values() if item.get("g") == {"S": g}]
+            assert sorted(got, key=order) == sorted(want, key=order), (got, want)
+            assert len(got) == len({order(item) for item in got}), "the index returned an item twice"
 
         @invariant()
         def versions_are_numbers(self) -> None:
