@@ -152,6 +152,7 @@ def _request_entry(activity: Mapping[str, Any], record: Mapping[str, Any] | None
         "vpcEndpointId": activity.get("vpcEndpointId"),
         "errorCode": activity.get("errorCode"),
         "eventID": activity.get("eventID"),
+        "alertId": activity.get("alertId"),
     }
     resources: list[str] = []
     decision = "Error" if activity.get("errorCode") else "Allow"
@@ -271,7 +272,13 @@ async def sessions(
         if origin != sid:
             keys_of.setdefault(origin, {origin}).add(sid)
     all_keys = {k for ks in keys_of.values() for k in ks}
-    audit = _audit_index(audit_records, all_keys | {a.get("accessKeyId", "") for _, a in activity_rows})
+    # Credentials no session's alert names (a GetSessionToken session of a key created during a session):
+    # their origin, from lineage, while their credential row exists.
+    for key_id in sorted({k for k, _ in activity_rows} - set(facts)):
+        origin = await _origin_of(engine, key_id)
+        if origin is not None and origin in keys_of:
+            keys_of[origin].add(key_id)
+    audit = _audit_index(audit_records, all_keys | {k for k, _ in activity_rows})
     out: list[dict[str, Any]] = []
     for sid, f in sorted(facts_of.items(), key=lambda kv: str(kv[1].get("time") or "")):
         if session is not None and sid not in wanted:
@@ -284,7 +291,7 @@ async def sessions(
         for key_id, activity in activity_rows:
             if key_id in keys:
                 requests.append(_request_entry(activity, audit.get(str(activity.get("eventID"))), key_id))
-        requests.sort(key=lambda r: str(r.get("time") or ""))
+        requests.sort(key=lambda r: (str(r.get("time") or ""), str(r.get("alertId") or "")))
         if not created and requests:  # no lineage module: derive from the audit records
             created = await _created(engine, sid, requests, audit)
         expires = f.get("expires")
@@ -329,6 +336,18 @@ async def sessions(
             "reviewed": reviewed,
         })
     return out
+
+
+async def _origin_of(engine: Any, key_id: str) -> str | None:
+    try:
+        from perimeterdb.breakglass import lineage
+    except ImportError:
+        return None
+    try:
+        found = await lineage.origin_of(engine, key_id)
+    except Exception:
+        return None
+    return str(found[0]) if found else None
 
 
 async def _approval(engine: Any, approval_id: Any) -> dict[str, Any] | None:

@@ -123,6 +123,13 @@ def test_session_is_alerted_reviewed_and_signed_off(lab: tuple[Lab, Receiver]) -
     iam.create_user(UserName="restorer")
     iam.create_user(UserName="temporary")
     iam.delete_user(UserName="temporary")
+    # A key made during the session, and a GetSessionToken session of that key: both belong to the session.
+    made = iam.create_access_key(UserName="restorer")["AccessKey"]
+    key_sts = boto3.client("sts", endpoint_url=lab_.server.endpoint, region_name="us-east-1", config=CLIENT_CONFIG,
+                           aws_access_key_id=made["AccessKeyId"], aws_secret_access_key=made["SecretAccessKey"])
+    token = key_sts.get_session_token()["Credentials"]
+    with pytest.raises(ClientError):  # restorer has no policy: denied, and still the session's request
+        lab_.client("dynamodb", token).list_tables()
 
     # The grant's alert reached the webhook, signed, with the session's facts.
     assert hook.wait_for(lambda: any(a["alert"].get("sessionId") == session_id for a in _alerts(hook)))
@@ -151,9 +158,15 @@ def test_session_is_alerted_reviewed_and_signed_off(lab: tuple[Lab, Receiver]) -
     changes = {r["action"] for r in s["changes"]}
     assert {"dynamodb:CreateTable", "dynamodb:PutItem", "iam:CreateUser", "iam:DeleteUser"} <= changes
     assert "dynamodb:GetItem" not in changes
+    by_key = {(r["accessKeyId"], r["action"]): r for r in s["requests"]}
+    assert (made["AccessKeyId"], "sts:GetSessionToken") in by_key, "requests signed with a key made in the session"
+    derived = by_key.get((token["AccessKeyId"], "dynamodb:ListTables"))
+    assert derived is not None and derived["decision"] == "Deny", "requests of a session derived from that key"
+    assert token["AccessKeyId"] in s["derivedSessions"]
     created = {(c["kind"], c["name"]): c["stillExists"] for c in s["created"]}
     assert created[("table", "restored")] is True and created[("user", "restorer")] is True
     assert created[("user", "temporary")] is False
+    assert created[("access-key", made["AccessKeyId"])] is True
     assert {(c["kind"], c["name"]) for c in s["stillExisting"]} >= {("table", "restored"), ("user", "restorer")}
     assert ("user", "temporary") not in {(c["kind"], c["name"]) for c in s["stillExisting"]}
     text = _cli(lab_, "review", session_id).stdout
