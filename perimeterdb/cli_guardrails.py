@@ -40,6 +40,7 @@ def add_parser(commands: Any) -> None:
 
 def world_guardrails(world: Any) -> list[dict[str, Any]]:
     """The guardrail documents a world file calls for."""
+    from perimeterdb.iam import guardrail_people
     from perimeterdb.world.sealed import Registry, guardrail_documents, registry_from_world
 
     roles, platform, mode = registry_from_world(world.data, {})
@@ -58,11 +59,14 @@ def world_guardrails(world: Any) -> list[dict[str, Any]]:
                     arns.add(ref)
                 elif ref in policies:
                     arns.add(f"arn:aws:iam::{account}:policy{policies[ref].get('path', '/')}{ref}")
-    return guardrail_documents(registry, sorted(arns))
+    groups, users = guardrail_people.world_people(world.data, registry)  # approvers and named on-call users
+    return guardrail_people.deployable_documents(groups, users, registry.platform_principals,
+                                                 guardrail_documents(registry, sorted(arns)))
 
 
 async def stored_guardrails(rt: Any) -> list[dict[str, Any]]:
     """The guardrail documents for a data directory's registry and roles."""
+    from perimeterdb.iam import guardrail_people
     from perimeterdb.world.sealed import guardrail_documents, load_registry
 
     registry = await load_registry(rt.engine)
@@ -75,7 +79,9 @@ async def stored_guardrails(rt: Any) -> list[dict[str, Any]]:
             for arn in [*record.get("attached", []), *([record["boundary"]] if record.get("boundary") else [])]:
                 if not arn.startswith("arn:aws:iam::aws:"):
                     arns.add(arn)
-    return guardrail_documents(registry, sorted(arns))
+    groups, users = await guardrail_people.stored_people(rt.identities, registry)
+    return guardrail_people.deployable_documents(groups, users, registry.platform_principals,
+                                                 guardrail_documents(registry, sorted(arns)))
 
 
 async def _from_data(settings: Settings) -> list[dict[str, Any]]:

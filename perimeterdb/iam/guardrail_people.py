@@ -176,3 +176,73 @@ async def protected_target(
         policy.load_policy(doc, PolicyKind.SCP, PolicyRef("guardrail", POLICY_ID)) for doc in docs
     )
     return arn, compiled
+
+
+# --- for `perimeterdb guardrails`: the same protection as SCP documents to deploy on AWS ------------------------
+
+
+def deployable_documents(
+    groups: Iterable[str], users: Iterable[tuple[str, str]], platform: tuple[str, ...],
+    into: Iterable[dict[str, Any]] = (),
+) -> list[dict[str, Any]]:
+    """SCP documents (at most 5,120 characters each) protecting these approvers groups (every account) and
+    these (account, user name) pairs, with the platform principals as the exception: ``into`` (the sealed
+    roles' documents) with these statements added to its last document while it fits, then new ones."""
+    from perimeterdb.world.sealed import SCP_SIZE_LIMIT, _split_resources
+
+    statements: list[dict[str, Any]] = []
+    group_arns = sorted({f"arn:aws:iam::*:group/{g}" for g in groups})
+    user_arns = sorted({f"arn:aws:iam::{account}:user/{name}" for account, name in users})
+    for sid, actions, arns in ((SID_GROUPS, GROUP_ACTIONS, group_arns), (SID_USERS, USER_ACTIONS, user_arns)):
+        if arns:
+            statement: dict[str, Any] = {"Sid": sid, "Effect": "Deny", "Action": list(actions), "Resource": arns}
+            if platform:
+                statement["Condition"] = {"ArnNotLike": {"aws:PrincipalArn": list(platform)}}
+            statements.append(statement)
+    out: list[dict[str, Any]] = [{**d, "Statement": list(d["Statement"])} for d in into]
+    for statement in _split_resources(statements):
+        document = {"Version": "2012-10-17", "Statement": [statement]}
+        if out and len(json.dumps({**out[-1], "Statement": [*out[-1]["Statement"], statement]},
+                                  separators=(",", ":"))) <= SCP_SIZE_LIMIT:
+            out[-1]["Statement"].append(statement)
+        else:
+            out.append(document)
+    seen: dict[str, int] = {}
+    for document in out:
+        for statement in document["Statement"]:
+            seen[statement["Sid"]] = seen.get(statement["Sid"], 0) + 1
+            if seen[statement["Sid"]] > 1:
+                statement["Sid"] = f"{statement['Sid']}{seen[statement['Sid']]}"
+    return out
+
+
+def world_people(world: Any, registry: Registry) -> tuple[list[str], list[tuple[str, str]]]:
+    """(approvers groups, (account, user) pairs) that a world file's sealed roles call for."""
+    accounts = world.get("accounts") or {}
+    ids = {alias: str((spec or {}).get("id") or alias) for alias, spec in accounts.items()}
+    groups: dict[str, str] = {}
+    for spec in accounts.values():
+        for name, role in ((spec or {}).get("roles") or {}).items():
+            settings = role.get("break_glass") if registry.find(name) is not None else None
+            if isinstance(settings, dict) and settings.get("approvers_group"):
+                groups[str(settings["approvers_group"]).lower()] = str(settings["approvers_group"])
+    users: set[tuple[str, str]] = set()
+    for alias, spec in accounts.items():
+        account = ids[alias]
+        for name, user in ((spec or {}).get("users") or {}).items():
+            if {str(g).lower() for g in (user or {}).get("groups") or ()} & set(groups):
+                users.add((account, name))
+        for name, role in ((spec or {}).get("roles") or {}).items():
+            if registry.find(name) is not None and role.get("trust"):
+                users |= {(account, u) for u in trusted_users(role["trust"], account)}
+    return sorted(groups.values()), sorted(users)
+
+
+async def stored_people(store: Any, registry: Registry) -> tuple[list[str], list[tuple[str, str]]]:
+    """(approvers groups, (account, user) pairs) of a data directory."""
+    groups = await approver_groups(store, registry)
+    users: set[tuple[str, str]] = set()
+    for account in await store.list_accounts():
+        people = await break_glass_people(store, registry, account["id"], groups)
+        users |= {(account["id"], name) for name in people.values()}
+    return sorted(groups.values()), sorted(users)

@@ -422,3 +422,30 @@ def test_no_quiet_requests_on_other_services_or_listeners(lab: Lab) -> None:
     assert all(r.get("breakGlass") for r in mine if r["eventName"] in wanted), mine
     alerted = lab.alerts(lambda a: a.get("what") == "DescribeTable" and c["AccessKeyId"] in json.dumps(a))
     assert alerted, "a request of the session on the loopback listener is alerted"
+
+
+def test_guardrails_for_aws_protect_the_approvers_and_named_users(lab: Lab) -> None:
+    import subprocess
+    import sys
+
+    from perimeterdb import policy
+    from perimeterdb.policy import PolicyKind
+
+    world = lab.server.data_dir.parent / "world.yaml"
+    for source in (["--data-dir", str(lab.server.data_dir)], ["--world", str(world)]):
+        done = subprocess.run([sys.executable, "-m", "perimeterdb.cli", "guardrails", *source],
+                              capture_output=True, text=True, timeout=60)
+        assert done.returncode == 0, done.stderr
+        printed = json.loads(done.stdout)
+        documents = printed if isinstance(printed, list) else [printed]
+        statements = {}
+        for document in documents:
+            assert len(json.dumps(document, separators=(",", ":"))) <= 5120
+            policy.load_policy(document, PolicyKind.SCP)  # a valid SCP
+            statements.update({s["Sid"]: s for s in document["Statement"]})
+        assert statements["ProtectBreakGlassApproverGroups"]["Resource"] == [
+            "arn:aws:iam::*:group/bg-approvers", "arn:aws:iam::*:group/bg-nogroup"], source
+        users = statements["ProtectBreakGlassPeople"]["Resource"]
+        assert f"arn:aws:iam::{PROD}:user/lead" in users and f"arn:aws:iam::{PROD}:user/ops8" in users, source
+        assert f"arn:aws:iam::{PROD}:user/team" not in users
+        assert "iam:CreateAccessKey" in statements["ProtectBreakGlassPeople"]["Action"]
