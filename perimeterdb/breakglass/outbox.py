@@ -36,13 +36,14 @@ record ``BreakGlassAlertDelivered`` says so. Delivered alerts move to ``breakgla
 from __future__ import annotations
 
 import asyncio
+import inspect
 import logging
 import os
 import random
 import secrets
 import socket
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -137,7 +138,7 @@ class AlertOutbox:
         data_dir: Path,
         *,
         audit: Any = None,
-        session_rows: Callable[[str, dict[str, Any]], Sequence[Put]] | None = None,
+        session_rows: Callable[[str, dict[str, Any]], Sequence[Put] | Awaitable[Sequence[Put]]] | None = None,
     ) -> None:
         self.engine = engine
         self.data_dir = Path(data_dir)
@@ -195,7 +196,10 @@ class AlertOutbox:
             "reported": False,
         }
         key = _pending_key(alert_id, now)
-        extra = list(self.session_rows(alert_id, alert)) if self.session_rows is not None else []
+        extra: Any = self.session_rows(alert_id, alert) if self.session_rows is not None else []
+        if inspect.isawaitable(extra):
+            extra = await extra
+        extra = list(extra)
         value = orjson.dumps(state)
 
         def decide(values: list[bytes | None]) -> Decision:

@@ -104,6 +104,18 @@ def session_rows(alert_id: str, alert: Mapping[str, Any]) -> list[Put]:
     return []
 
 
+async def remember(engine: Any, alert_id: str, alert: Mapping[str, Any]) -> list[Put]:
+    """``session_rows``, and for an approved session a copy of its approval (who approved, when, why): the
+    approval requests are deleted after 30 days, the review must still show it."""
+    rows = session_rows(alert_id, alert)
+    if not rows or alert.get("outcome") != "granted" or not alert.get("approval"):
+        return rows
+    details = await _approval(engine, alert.get("approval"))
+    facts = orjson.loads(rows[0].value)
+    facts["approvalDetails"] = details
+    return [Put(rows[0].key, orjson.dumps(facts, default=str))]
+
+
 # --- reading -----------------------------------------------------------------------------------------
 
 
@@ -314,7 +326,7 @@ async def sessions(
                 "vpcEndpointId": f.get("vpcEndpointId"),
             },
             "why": {"justification": f.get("justification"), "ticket": f.get("ticket")},
-            "approval": await _approval(engine, f.get("approval")),
+            "approval": await _approval(engine, f.get("approval"), f.get("approvalDetails")),
             "reviewRequired": bool(f.get("reviewRequired")),
             "emergency": bool(f.get("emergency")),
             "originSessionId": f.get("originSessionId") or sid,
@@ -350,19 +362,21 @@ async def _origin_of(engine: Any, key_id: str) -> str | None:
     return str(found[0]) if found else None
 
 
-async def _approval(engine: Any, approval_id: Any) -> dict[str, Any] | None:
+async def _approval(engine: Any, approval_id: Any, kept: Any = None) -> dict[str, Any] | None:
+    """The approval request as it is now, else the copy kept when the session was granted."""
     if not approval_id:
         return None
+    fallback = dict(kept) if isinstance(kept, Mapping) else {"RequestId": approval_id}
     try:
         from perimeterdb.breakglass import approvals
     except ImportError:
-        return {"requestId": approval_id}
+        return fallback
     try:
         request = await approvals.get(engine, str(approval_id))
     except Exception:
         request = None
     if request is None:
-        return {"requestId": approval_id}
+        return fallback
     return approvals.shape(request) if hasattr(approvals, "shape") else dict(request)
 
 

@@ -80,9 +80,11 @@ def open_runtime(settings: Settings) -> Runtime:
     audit = open_audit(settings, engine, identities)
     runtime = Runtime(settings, engine, identities, catalog, authorizer, organizations, audit)
     from perimeterdb.breakglass.outbox import AlertOutbox
-    from perimeterdb.breakglass.review import session_rows
+    from perimeterdb.breakglass.review import remember
 
-    runtime.breakglass_outbox = AlertOutbox(engine, settings.data_dir, audit=audit, session_rows=session_rows)
+    runtime.breakglass_outbox = AlertOutbox(
+        engine, settings.data_dir, audit=audit, session_rows=lambda i, a: remember(engine, i, a)
+    )
     if getattr(audit, "break_glass", None) is not None:  # alerts of flagged audit records go to the outbox
         audit.break_glass.outbox = runtime.breakglass_outbox
     return runtime

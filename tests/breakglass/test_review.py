@@ -14,7 +14,7 @@ import pytest
 from perimeterdb.audit.log import read_records
 from perimeterdb.breakglass import review
 from perimeterdb.breakglass.outbox import AlertOutbox
-from perimeterdb.storage.engine import Decision, Put, RowKey
+from perimeterdb.storage.engine import Decision, Delete, Put, RowKey
 from perimeterdb.storage.sqlite import SQLiteEngine
 
 PROD = "222222222222"
@@ -150,18 +150,23 @@ def test_approval_is_shown_with_its_approver(tmp_path: Path) -> None:
     lead = approvals.Caller(arn=f"arn:aws:iam::{PROD}:user/lead", principal_arn=f"arn:aws:iam::{PROD}:user/lead",
                             account=PROD, kind="User", username="lead")
 
-    async def work(engine: SQLiteEngine) -> dict[str, Any]:
+    async def work(engine: SQLiteEngine) -> tuple[dict[str, Any], dict[str, Any]]:
         role = {"arn": f"arn:aws:iam::{PROD}:role/emergency"}
         request = await approvals.create(engine, requester, role, "INC-7: restore", "INC-7", T0)
         await approvals.decide_request(engine, request["id"], lead, True, 600, "go", T0 + 5)
-        box = AlertOutbox(engine, tmp_path, session_rows=review.session_rows)
+        box = AlertOutbox(engine, tmp_path, session_rows=lambda i, a: review.remember(engine, i, a))
         await box.enqueue({**_grant("ASIAAPPROVED"), "approval": request["id"]})
         [s] = await review.sessions(engine, session="ASIAAPPROVED", now=T0 + 60)
-        return s
+        key = approvals._key(request["id"])  # requests are deleted after 30 days: the review keeps a copy
+        await engine.atomic([key], lambda _v: Decision([Delete(key)]))
+        [later] = await review.sessions(engine, session="ASIAAPPROVED", now=T0 + 40 * 86400)
+        return s, later
 
-    s = _run(work, tmp_path)
+    s, later = _run(work, tmp_path)
     assert s["approval"]["Approver"] == f"arn:aws:iam::{PROD}:user/lead" and s["approval"]["Comment"] == "go"
     assert not s["emergency"] and not s["reviewRequired"]
+    assert later["approval"]["Approver"] == f"arn:aws:iam::{PROD}:user/lead"
+    assert later["approval"]["Justification"] == "INC-7: restore"
 
 
 def test_an_arn_naming_two_sessions_cannot_be_signed_off(tmp_path: Path) -> None:
