@@ -160,3 +160,63 @@ def test_a_transaction_update_cannot_nest_an_item_past_32_levels(ddb: Any, hash_
         )
     assert _code(exc) == (400, "TransactionCanceledException")
     assert exc.value.response["CancellationReasons"][0]["Code"] == "ValidationError"
+
+
+REDOS_PATTERN = "*a" * 14 + "*b"  # read as a backtracking regex: C(n, 14) ways to place the a's
+
+
+def _user_client(server: ServerProcess, name: str, statement: dict[str, Any]) -> Any:
+    import json
+
+    from botocore.config import Config
+
+    iam = server.client("iam")
+    iam.create_user(UserName=name)
+    iam.put_user_policy(
+        UserName=name,
+        PolicyName="p",
+        PolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [statement]}),
+    )
+    key = iam.create_access_key(UserName=name)["AccessKey"]
+    return server.client(
+        aws_access_key_id=key["AccessKeyId"],
+        aws_secret_access_key=key["SecretAccessKey"],
+        config=Config(retries={"max_attempts": 1}, connect_timeout=5, read_timeout=20),
+    )
+
+
+def test_a_wildcard_condition_cannot_freeze_the_server(server: ServerProcess, hash_table: str) -> None:
+    """Found by probing: StringLike patterns were matched as backtracking regexes, so ``*a*a*...*b`` against
+    a caller-chosen partition key of a's took hours, holding the server's event loop (every tenant)."""
+    ddb = _user_client(
+        server,
+        "redos-condition",
+        {
+            "Effect": "Allow",
+            "Action": "dynamodb:GetItem",
+            "Resource": "*",
+            "Condition": {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": [REDOS_PATTERN]}},
+        },
+    )
+    with pytest.raises(ClientError) as exc:  # answered (denied: no b), within the client's 20 s timeout
+        ddb.get_item(TableName=hash_table, Key={"pk": {"S": "a" * 1000}})
+    assert _code(exc) == (400, "AccessDeniedException")
+    ddb.get_item(TableName=hash_table, Key={"pk": {"S": "a" * 999 + "b"}})  # the pattern still matches
+
+
+def test_a_wildcard_resource_cannot_freeze_the_server(server: ServerProcess) -> None:
+    ddb = _user_client(
+        server,
+        "redos-resource",
+        {
+            "Effect": "Allow",
+            "Action": "dynamodb:DescribeTable",
+            "Resource": f"arn:aws:dynamodb:*:*:table/{REDOS_PATTERN}",
+        },
+    )
+    with pytest.raises(ClientError) as exc:
+        ddb.describe_table(TableName="a" * 255)
+    assert _code(exc) == (400, "AccessDeniedException")
+    with pytest.raises(ClientError) as exc:  # allowed by the pattern, so the table's absence shows
+        ddb.describe_table(TableName="a" * 254 + "b")
+    assert _code(exc) == (400, "ResourceNotFoundException")
