@@ -4,7 +4,8 @@ Files. Each server process is one *writer* (``--workers N``: N writers) with its
 directory, ``audit-<writer>-<n>.log`` (n = 1, 2, ...; a new file when the next record would take the current
 one past ``max_bytes``), and its own chain (``audit/chain.py``): every line carries the hash of the
 writer's previous line. A signed digest (``digests/<writer>-<k>.json``) seals the chain's head at start,
-at each rotation, every ``digest_interval`` seconds while records are written, and at close.
+at each rotation, every ``digest_interval`` seconds while records are written (a thread of the writer
+checks once a second, also for the disk's free space and the sampling summaries), and at close.
 ``perimeterdb audit verify`` checks it all. No file is ever renamed or deleted by the server: retention is
 the operator's (docs/audit.md), so a flood cannot rotate anything out.
 
@@ -162,6 +163,7 @@ class AuditLog:
                     return
                 try:
                     now = _monotonic()
+                    self._low_disk = self._disk_low()
                     if self._sampler.suppressed and self._sampler.due(now):
                         self._append_summary(now)
                     if now >= self._digest_due:
