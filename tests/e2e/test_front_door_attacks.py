@@ -6,12 +6,15 @@ Every test sends only to the loopback server it started, and every loop is bound
 
 from __future__ import annotations
 
+import json
 import resource
 import socket
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from botocore.exceptions import ClientError
 
 from tests.support import raw
 from tests.support.server import ServerProcess
@@ -71,3 +74,40 @@ def test_idle_connections_cannot_exhaust_file_descriptors(small: ServerProcess, 
         for sock in socks:
             sock.close()
     assert _list_tables(small) == 200
+
+
+@pytest.fixture(scope="module")
+def solo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    proc = ServerProcess(tmp_path_factory.mktemp("attacks") / "data", extra_args=["--durability", "normal"]).start()
+    yield proc
+    proc.stop()
+
+
+def test_a_wildcard_heavy_policy_cannot_freeze_the_server(solo: ServerProcess) -> None:
+    """A feature team's own policy with many wildcards (``table/*a*a…*a*b``), matched against a name the
+    caller chooses, used to backtrack exponentially inside the event loop (4 wildcards: 8 s for 200
+    characters; 12: longer than anyone waits) and so froze the server for every client. The request is now
+    decided (denied: the name does not end in b) and answered, and the server answers others meanwhile."""
+    iam = solo.client("iam")
+    name = "wildcards-" + uuid.uuid4().hex[:8]
+    iam.create_user(UserName=name)
+    pattern = "arn:aws:dynamodb:*:*:table/" + "*a" * 12 + "*b"
+    iam.put_user_policy(
+        UserName=name,
+        PolicyName="p",
+        PolicyDocument=json.dumps(
+            {"Version": "2012-10-17",
+             "Statement": [{"Effect": "Allow", "Action": "dynamodb:DescribeTable", "Resource": pattern}]}
+        ),
+    )
+    key = iam.create_access_key(UserName=name)["AccessKey"]
+    ddb = solo.client(
+        "dynamodb", aws_access_key_id=key["AccessKeyId"], aws_secret_access_key=key["SecretAccessKey"]
+    )
+    with pytest.raises(ClientError) as denied:
+        ddb.describe_table(TableName="a" * 255)
+    assert denied.value.response["Error"]["Code"] == "AccessDeniedException"
+    with pytest.raises(ClientError) as missing:  # the same policy still allows what it names
+        ddb.describe_table(TableName="a" * 200 + "b")
+    assert missing.value.response["Error"]["Code"] == "ResourceNotFoundException"
+    assert _list_tables(solo) == 200
