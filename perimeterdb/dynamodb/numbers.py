@@ -35,7 +35,9 @@ CONTEXT = Context(prec=400, Emax=10**9, Emin=-(10**9), traps=[InvalidOperation])
 CONTEXT.clear_flags()
 CONTEXT.traps[Clamped] = False
 
-_NUMBER_RE = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+# Unambiguous (the digits after the integer part follow a literal dot), so a failed match takes linear time:
+# "[0-9]+\.?[0-9]*" split a run of digits every possible way before giving up, quadratic in its length.
+_NUMBER_RE = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
 
 OVERFLOW = "Number overflow. Attempting to store a number with magnitude larger than supported range"
 UNDERFLOW = "Number underflow. Attempting to store a number with magnitude smaller than supported range"

@@ -220,3 +220,24 @@ def test_a_wildcard_resource_cannot_freeze_the_server(server: ServerProcess) -> 
     with pytest.raises(ClientError) as exc:  # allowed by the pattern, so the table's absence shows
         ddb.describe_table(TableName="a" * 254 + "b")
     assert _code(exc) == (400, "ResourceNotFoundException")
+
+
+def test_a_long_invalid_number_is_refused_in_linear_time(server: ServerProcess, hash_table: str) -> None:
+    """Found by probing: the number syntax check split a run of digits every possible way before failing,
+    quadratic in its length: one 20,000-digit invalid number held the server for 32 s, a 1 MB body for
+    days. Bounded by the client's 20 s read timeout (the old check took minutes for these)."""
+    from botocore.config import Config
+
+    ddb = server.client(config=Config(retries={"max_attempts": 1}, connect_timeout=5, read_timeout=20))
+    bad = {"N": "1" * 100_000 + "x"}
+    for call in (
+        lambda: ddb.get_item(TableName=hash_table, Key={"pk": {"S": "k"}, "n": bad}),
+        lambda: ddb.put_item(TableName=hash_table, Item={"pk": {"S": "k"}, "n": bad}),
+        lambda: ddb.scan(
+            TableName=hash_table, FilterExpression="n = :n", ExpressionAttributeValues={":n": bad}
+        ),
+    ):
+        with pytest.raises(ClientError) as exc:
+            call()
+        assert _code(exc) == (400, "ValidationException")
+        assert "cannot be converted to a numeric value" in exc.value.response["Error"]["Message"]
