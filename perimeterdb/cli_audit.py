@@ -109,6 +109,13 @@ def _verify(args: argparse.Namespace, directory: Path) -> int:
     return 1
 
 
+def _out(line: str) -> None:
+    """Print a text line whose parts come from requests (an anonymous client's table name, target or
+    address): control characters are escaped, so that no request can start a forged line of its own
+    (a newline) or rewrite the reader's terminal (escape sequences)."""
+    print("".join(ch if ch.isprintable() else ch.encode("unicode_escape").decode() for ch in line))
+
+
 def _line(record: dict[str, Any]) -> str:
     ident = record.get("userIdentity") or {}
     params = record.get("requestParameters") or {}
@@ -135,11 +142,11 @@ def run(args: argparse.Namespace) -> int:
             if args.json:
                 print(json.dumps(s.as_json()))
                 continue
-            print(f"session {s.session_arn or '?'} (key {s.access_key_id}) role {s.role_arn}")
-            print(f"  assumed {s.assumed_at} by {s.assumed_by}; justification: {s.justification!r}")
-            print(f"  {len(s.actions)} request(s) from {s.first_seen} to {s.last_seen}")
+            _out(f"session {s.session_arn or '?'} (key {s.access_key_id}) role {s.role_arn}")
+            _out(f"  assumed {s.assumed_at} by {s.assumed_by}; justification: {s.justification!r}")
+            _out(f"  {len(s.actions)} request(s) from {s.first_seen} to {s.last_seen}")
             for a in s.actions:
-                print(f"    {a['eventTime']} {a['eventName']} {','.join(a['tables'])} "
+                _out(f"    {a['eventTime']} {a['eventName']} {','.join(a['tables'])} "
                       f"{a['vpcEndpointId'] or a['sourceIPAddress']} {a['errorCode'] or 'OK'}")
         if not sessions and not args.json:
             print("no break-glass sessions")
@@ -154,5 +161,8 @@ def run(args: argparse.Namespace) -> int:
         break_glass_only=args.break_glass,
     )
     for record in search(read_records(directory), query, args.limit):
-        print(json.dumps(record) if args.json else _line(record))
+        if args.json:
+            print(json.dumps(record))
+        else:
+            _out(_line(record))
     return 0
