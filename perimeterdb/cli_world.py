@@ -15,6 +15,7 @@ import dataclasses
 import logging
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import yaml
@@ -31,12 +32,17 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
 def add_parser(commands: Any) -> None:
     world = commands.add_parser("world", help="apply, validate or export a world file")
     sub = world.add_subparsers(dest="world_command", required=True)
-    v = sub.add_parser("validate", help="check a world file")
+    v = sub.add_parser("validate", help="check a world file: every problem apply would refuse, with file:line")
     v.add_argument("file")
-    a = sub.add_parser("apply", help="apply a world file to a data dir")
+    a = sub.add_parser("apply", help="apply a world file to a data dir (all of it or nothing)")
     a.add_argument("file")
     a.add_argument("--data-dir", default="perimeterdb-data")
     a.add_argument("--key-file")
+    a.add_argument("--dry-run", action="store_true", help="show the changes (as `world plan`), write nothing")
+    p = sub.add_parser("plan", help="show what apply would change (+ create, ~ change, = left alone)")
+    p.add_argument("file")
+    p.add_argument("--data-dir", default="perimeterdb-data")
+    p.add_argument("--key-file")
     e = sub.add_parser("export", help="write the current state as a world file")
     e.add_argument("--data-dir", default="perimeterdb-data")
     e.add_argument("--key-file")
@@ -62,7 +68,17 @@ def run(args: argparse.Namespace) -> int:
             if _report_holes(world) and holes_are_errors(world):
                 print(f"{args.file}: holes in the perimeter (break_glass: {{holes: error}})", file=sys.stderr)
                 return 1
+            from perimeterdb.prover_invariants import refuse  # what apply proves before any change
+
+            if world.data.get("invariants") and refuse(Path(args.file)):
+                return 1
             print(f"{args.file}: valid")
+            return 0
+        if args.world_command == "plan" or (args.world_command == "apply" and args.dry_run):
+            world = load_world(Path(args.file))
+            _report_holes(world)
+            for line in asyncio.run(_plan(_settings(args), world)):
+                print(line)
             return 0
         if args.world_command == "apply":
             world = load_world(Path(args.file))
@@ -111,13 +127,88 @@ def apply_world_file(world_file: Path, data_dir: Path) -> list[str]:
 
 async def _apply(settings: Settings, world: Any) -> list[str]:
     from perimeterdb.server.runtime import open_runtime
-    from perimeterdb.world.worldfile import apply_world
+    from perimeterdb.world.staging import StagingConflict
+    from perimeterdb.world.worldfile import WorldError, apply_world
 
     runtime = open_runtime(settings)
     try:
-        return await apply_world(runtime, world)
+        staged = staged_runtime(runtime)
+        try:
+            report = await apply_world(staged, world)
+            await staged.engine.commit()  # one atomic write: all of the world file or nothing
+        except StagingConflict as exc:
+            raise WorldError(f"{world.source}: not applied: {exc} (nothing was written; run it again)") from None
+        return report
     finally:
         runtime.close()
+
+
+async def _plan(settings: Settings, world: Any) -> list[str]:
+    """What apply would change, computed by applying to a staging engine that is never committed."""
+    import tempfile
+
+    from perimeterdb.server.runtime import open_runtime
+
+    if not settings.database_path.exists():  # plan against an empty world, and leave no data dir behind
+        with tempfile.TemporaryDirectory(prefix="perimeterdb-plan-") as scratch:
+            return await _plan_on(open_runtime(dataclasses.replace(settings, data_dir=Path(scratch), key_file=None)),
+                                  world)
+    return await _plan_on(open_runtime(settings), world)
+
+
+async def _plan_on(runtime: Any, world: Any) -> list[str]:
+    from perimeterdb.world.worldfile import apply_world
+
+    try:
+        staged = staged_runtime(runtime)
+        changes = await apply_world(staged, world)
+        lines = [_plan_line(c) for c in changes]
+        lines += await _left_alone(runtime, world)
+        ups = sum(c.startswith("created") for c in changes)
+        lines.append(f"Plan: {ups} to create, {len(changes) - ups} to change, nothing removed "
+                     f"(apply never deletes; = marks what the file does not mention). Nothing was written.")
+        return lines
+    finally:
+        runtime.close()
+
+
+def _plan_line(change: str) -> str:
+    for word, mark in (("created ", "+ "), ("updated ", "~ ")):
+        if change.startswith(word):
+            return mark + change[len(word):]
+    return "~ " + change
+
+
+async def _left_alone(runtime: Any, world: Any) -> list[str]:
+    from perimeterdb.world.identities import ROLES, USERS
+
+    accounts = world.data.get("accounts") or {}
+    declared_ids = {str(a["id"]) for a in accounts.values() if a.get("id")}
+    declared_names = {str(a.get("name", alias)) for alias, a in accounts.items()}
+    out: list[str] = []
+    for record in await runtime.identities.list_accounts():
+        spec = next((a for alias, a in accounts.items()
+                     if str(a.get("id", "")) == record["id"] or a.get("name", alias) == record.get("name")), None)
+        if record["id"] not in declared_ids and record.get("name") not in declared_names:
+            out.append(f"= account {record.get('name')} ({record['id']}) is not in the file: left alone")
+            continue
+        for space, kind in ((USERS, "users"), (ROLES, "roles")):
+            for entity in await runtime.identities.list(space, record["id"]):
+                if entity["name"] not in ((spec or {}).get(kind) or {}):
+                    out.append(f"= {entity['arn']} is not in the file: left alone")
+    return out
+
+
+def staged_runtime(runtime: Any) -> Any:
+    """The runtime's stores over a staging engine (world/staging.py): apply writes nothing until commit."""
+    from perimeterdb.dynamodb.catalog import Catalog
+    from perimeterdb.organizations.store import OrgStore
+    from perimeterdb.world.identities import IdentityStore
+    from perimeterdb.world.staging import StagingEngine
+
+    engine = StagingEngine(runtime.engine)
+    return SimpleNamespace(settings=runtime.settings, engine=engine, identities=IdentityStore(engine, runtime.identities.box),
+                           catalog=Catalog(engine), organizations=OrgStore(engine))
 
 
 async def _export(settings: Settings, include_secrets: bool) -> dict[str, Any]:

@@ -25,7 +25,7 @@ import yaml
 
 from perimeterdb.organizations.state import FULL_ACCESS, RCP, SCP, OrgState, new_document
 from perimeterdb.policy import PolicyKind
-from perimeterdb.world import breakglass, holes, sealed
+from perimeterdb.world import breakglass, holes, sealed, worldcheck
 from perimeterdb.world.identities import ACCOUNTS, global_key
 from perimeterdb.world.network import (
     Endpoint,
@@ -94,16 +94,20 @@ def parse_world(text: str, source: str = "<world>") -> World:
     world = World(data if isinstance(data, dict) else {}, source, root)
     if not isinstance(data, dict):
         raise WorldError(f"{source}:1: the world file must be a mapping")
+    lines = worldcheck.duplicate_keys(root, source)
     validator = jsonschema.Draft202012Validator(schema())
     problems = sorted(validator.iter_errors(data), key=lambda e: [str(p) for p in e.absolute_path])
-    if problems:
-        lines = []
-        for error in problems[:20]:
-            path = list(error.absolute_path)
-            name = ".".join(map(str, path)) or "(top level)"
-            lines.append(f"{world.where(*path)}: {name}: {error.message}")
+    for error in problems[:100]:
+        path = list(error.absolute_path)
+        name = ".".join(map(str, path)) or "(top level)"
+        lines.append(f"{world.where(*path)}: {name}: {error.message}")
+    try:
+        lines += worldcheck.problems(world)
+    except (KeyError, TypeError, AttributeError, ValueError):  # a shape the schema errors above already name
+        if not problems:
+            raise
+    if lines:
         raise WorldError("\n".join(lines))
-    _check_references(world)
     return world
 
 
@@ -112,45 +116,6 @@ def load_world(path: Path) -> World:
 
 
 # --- references -----------------------------------------------------------------------------------------
-
-
-def _check_references(world: World) -> None:
-    accounts = world.data.get("accounts") or {}
-    ids = [a.get("id") for a in accounts.values() if a.get("id")]
-    if len(ids) != len(set(ids)):
-        raise WorldError(f"{world.where('accounts')}: accounts: two accounts share an id")
-    org = world.data.get("organization")
-    if org:
-        _ref(world, org["management_account"], "organization", "management_account")
-        placed: dict[str, str] = {}
-        policies = org.get("policies") or {}
-
-        def node(spec: dict[str, Any], path: tuple[Any, ...], depth: int) -> None:
-            if depth > 5:
-                raise WorldError(f"{world.where(*path)}: {'.'.join(map(str, path))}: OUs nest at most 5 levels")
-            for i, ref in enumerate(spec.get("accounts") or []):
-                alias = _ref(world, ref, *path, "accounts", i)
-                if alias in placed:
-                    raise WorldError(f"{world.where(*path, 'accounts', i)}: account {ref} is placed twice")
-                placed[alias] = ".".join(map(str, path))
-            for i, name in enumerate(spec.get("policies") or []):
-                if name not in policies and name not in ("FullAWSAccess", "RCPFullAWSAccess"):
-                    raise WorldError(
-                        f"{world.where(*path, 'policies', i)}: {'.'.join(map(str, (*path, 'policies', i)))}: "
-                        f"no organization policy named {name!r}"
-                    )
-            for i, unit in enumerate(spec.get("units") or []):
-                node(unit, (*path, "units", i), depth + 1)
-
-        node(org.get("root") or {}, ("organization", "root"), 0)
-        for i, unit in enumerate(org.get("units") or []):
-            node(unit, ("organization", "units", i), 1)
-    for vpc_alias, vpc in ((world.data.get("network") or {}).get("vpcs") or {}).items():
-        _ref(world, vpc["account"], "network", "vpcs", vpc_alias, "account")
-    try:
-        sealed.registry_from_world(world.data, {})
-    except sealed.SealError as exc:
-        raise WorldError(f"{world.where('break_glass')}: break_glass: {exc}") from None
 
 
 def world_holes(world: World, ids: dict[str, str] | None = None) -> list[holes.Hole]:
