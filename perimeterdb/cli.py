@@ -15,7 +15,15 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from perimeterdb import cli_audit, cli_breakglass, cli_guardrails, cli_prove, cli_simulate, cli_world
+from perimeterdb import (
+    cli_audit,
+    cli_breakglass,
+    cli_demo,
+    cli_guardrails,
+    cli_prove,
+    cli_simulate,
+    cli_world,
+)
 from perimeterdb.config import Listener, RequestLimits, Settings
 
 
@@ -249,6 +257,7 @@ def build_parser() -> argparse.ArgumentParser:
     cli_guardrails.add_parser(commands)
     cli_breakglass.add_parser(commands)  # `break-glass request|approve|requests|revoke|sessions|…`
     cli_prove.add_parser(commands)  # `prove private|public|not-granted|no-new-access|who-can`
+    cli_demo.add_parser(commands)  # `demo private-tables`: a loopback world and its walk-through
     return parser
 
 
@@ -268,7 +277,7 @@ def _dispatch(argv: list[str] | None) -> int:
         return serve(settings_from_args(args))
     if args.command == "simulate":
         return cli_simulate.run(args)
-    if args.command in ("world", "audit", "guardrails", "break-glass", "prove"):
+    if args.command in ("world", "audit", "guardrails", "break-glass", "prove", "demo"):
         return int(args.handler(args))
     return 2
 
