@@ -311,13 +311,20 @@ def random_pair(rng: random.Random) -> Pair | None:
     resource = one(PolicyKind.RESOURCE, "resource") if rng.random() < 0.5 else None
     scp = one(PolicyKind.SCP, "scp") if rng.random() < 0.4 else None
     rcp = one(PolicyKind.RCP, "rcp") if rng.random() < 0.2 else None
+    vpce = one(PolicyKind.VPCE, "vpce") if rng.random() < 0.2 else None
     principal = _principal(rng)
+    session = None
+    if principal.type == "AssumedRole" and rng.random() < 0.3:
+        found = one(PolicyKind.SESSION, "session")
+        session = (found,) if found else None
     policies = PolicySet(
         identity=identity,
         boundary=boundary,
+        session=session,
         resource=resource,
         scp_levels=((scp,),) if scp else (),
         rcp_levels=((rcp,),) if rcp else (),
+        vpce=vpce,
     )
     resource_arn = rng.choice(RESOURCES)
     return Pair(policies, principal, rng.choice(ACTIONS), resource_arn, _keys(rng, principal), documents)

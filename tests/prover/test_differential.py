@@ -12,7 +12,7 @@ from tests.prover.differential import check_batch, random_fresh_pair, random_pai
 
 pytestmark = pytest.mark.skipif("cvc5" not in available_solvers(), reason="cvc5 must be installed")
 
-SAMPLE = 2000
+SAMPLE = 1600
 FRESH_SAMPLE = 400
 BATCH = 250
 
@@ -35,7 +35,7 @@ def test_prover_and_evaluator_agree_on_random_pairs() -> None:
                 disagreements.append((expected, got, pair))
     assert not disagreements, disagreements[:3]
     assert checked > SAMPLE * 0.8  # the encoding covers (almost) everything generated
-    assert 0.05 * checked < allowed < 0.95 * checked  # both answers are well represented
+    assert 0.03 * checked < allowed < 0.97 * checked  # both answers are represented
 
 
 def test_prover_and_evaluator_agree_with_new_principals() -> None:
