@@ -58,6 +58,13 @@ async def lineage_bound(
             return dataclasses.replace(record, active=False)
         origin_expires = float(origin["expires"])
         expires = origin_expires if expires is None else min(expires, origin_expires)  # verify: ExpiredToken
+        # A chained session minted while its parent was being revoked is not marked by the revocation:
+        # its revoked parent session makes it inactive (a key's parent keys are marked with it).
+        parent_id = principal.get("parent_session") or (marker or {}).get("session")
+        if parent_id and parent_id not in (origin_id, record.access_key) and str(parent_id).startswith("ASIA"):
+            parent = await origin_row(str(parent_id))
+            if parent is None or parent.get("revoked"):
+                return dataclasses.replace(record, active=False)
     flagged = dataclasses.replace(
         record.principal,
         break_glass=True,

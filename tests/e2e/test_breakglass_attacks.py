@@ -449,3 +449,63 @@ def test_guardrails_for_aws_protect_the_approvers_and_named_users(lab: Lab) -> N
         assert f"arn:aws:iam::{PROD}:user/lead" in users and f"arn:aws:iam::{PROD}:user/ops8" in users, source
         assert f"arn:aws:iam::{PROD}:user/team" not in users
         assert "iam:CreateAccessKey" in statements["ProtectBreakGlassPeople"]["Action"]
+
+
+# --- lead 6: revocation races (last: it revokes every session of the lab) ---------------------------------------
+
+
+def test_revoke_all_while_chained_sessions_are_minted(lab: Lab) -> None:
+    import subprocess
+    import sys
+    import threading
+
+    import boto3
+    from botocore.config import Config
+    from botocore.exceptions import ClientError
+
+    code, = lab.codes("oncall")
+    assumed, = lab.run("oncall", [_assume(ROLE, "race", SerialNumber=lab.serial("oncall"), TokenCode=code,
+                                          Tags=_justify())])
+    assert assumed["ok"], assumed
+    c = assumed["result"]["Credentials"]
+    config = Config(retries={"max_attempts": 1}, connect_timeout=5, read_timeout=10)
+
+    def client(service: str, key: str, secret: str, token: str) -> Any:
+        return boto3.client(service, endpoint_url=lab.server.endpoint, region_name="us-east-1", config=config,
+                            aws_access_key_id=key, aws_secret_access_key=secret, aws_session_token=token)
+
+    sts = client("sts", c["AccessKeyId"], c["SecretAccessKey"], c["SessionToken"])
+    # A role of its own to chain into (feature-team's trust was changed by the lineage test).
+    client("iam", c["AccessKeyId"], c["SecretAccessKey"], c["SessionToken"]).create_role(
+        RoleName="race-target", AssumeRolePolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [{
+            "Effect": "Allow", "Action": "sts:AssumeRole", "Principal": {"AWS": f"arn:aws:iam::{PROD}:root"}}]}))
+    minted: list[dict[str, str]] = []
+    stop = threading.Event()
+
+    def mint() -> None:
+        deadline = time.monotonic() + 20
+        for i in range(200):  # bounded in count and time
+            if stop.is_set() or time.monotonic() > deadline:
+                return
+            try:
+                got = sts.assume_role(RoleArn=f"arn:aws:iam::{PROD}:role/race-target", RoleSessionName=f"c{i}")
+            except ClientError:
+                return  # the origin is revoked: no more chained sessions
+            minted.append(got["Credentials"])
+
+    worker = threading.Thread(target=mint)
+    worker.start()
+    while len(minted) < 3 and worker.is_alive():
+        time.sleep(0.05)
+    revoked = subprocess.run([sys.executable, "-m", "perimeterdb.cli", "break-glass", "revoke", "--all",
+                              "--data-dir", str(lab.server.data_dir), "--reason", "red team"],
+                             capture_output=True, text=True, timeout=60)
+    stop.set()
+    worker.join(timeout=30)
+    assert revoked.returncode == 0, revoked.stderr
+    assert len(minted) >= 3
+    for creds in [c, *minted]:
+        whoami = client("sts", creds["AccessKeyId"], creds["SecretAccessKey"], creds["SessionToken"])
+        with pytest.raises(ClientError) as refused:
+            whoami.get_caller_identity()
+        assert refused.value.response["Error"]["Code"] in ("InvalidClientTokenId", "ExpiredToken"), refused.value
