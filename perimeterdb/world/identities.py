@@ -44,6 +44,10 @@ ADMIN_POLICY_ARN = "arn:aws:iam::aws:policy/AdministratorAccess"
 
 # Sessions are kept this long after they expire, so that a late request gets "expired", not "invalid".
 SESSION_GRACE_SECONDS = 24 * 3600
+# The credential cache holds what anonymous clients name too (a miss is cached): bounded in entries, and
+# a name longer than any access key id (IAM's AccessKeyId: 16 to 128 characters) is never looked up.
+_CREDENTIALS_CACHED_MAX = 10_000
+_ACCESS_KEY_MAX = 128
 _LAST_USED_EVERY = 60.0
 
 _UPPER_DIGITS = string.ascii_uppercase + "234567"
@@ -227,12 +231,16 @@ class IdentityStore:
         """The signing credential of an access key, or ``None`` when it does not exist."""
         if access_key in self._credentials:
             return self._credentials[access_key]
+        if len(access_key) > _ACCESS_KEY_MAX:
+            return None
         generation = self.generation
         if access_key.startswith("ASIA"):
             record = await self._load_session(access_key)
         else:
             record = await self._load_access_key(access_key)
         if generation == self.generation:  # nothing changed while we were reading
+            if len(self._credentials) >= _CREDENTIALS_CACHED_MAX:
+                self._credentials.clear()
             self._credentials[access_key] = record
         return record
 
