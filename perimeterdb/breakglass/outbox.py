@@ -22,8 +22,9 @@ are keyed by due time, and a leased row moves to its lease's end, so a round rea
 several ``--workers`` only one process delivers a given alert at a time; a process that dies holding a lease
 lets it expire (``lease_seconds``, default 30) and another, or the restarted server, takes over. Delivery is
 at least once: a receiver deduplicates on the alert id (``X-PerimeterDB-Alert-Id``, and ``id`` in the
-body). A failed channel is retried with exponential backoff (0.5 s doubling, at most ``max_backoff_seconds``,
-default 60) for as long as it takes; after ``report_after`` failed attempts (default 5) the alert is
+body). A channel that failed twice in a row is probed with one alert per batch before the others are sent
+to it (no storm against a receiver that is down). A failed channel is retried with exponential backoff
+(0.5 s doubling, at most ``max_backoff_seconds``, default 60) for as long as it takes; after ``report_after`` failed attempts (default 5) the alert is
 reported once: an audit record ``BreakGlassAlertUndelivered`` (flagged break-glass, so it never rotates out)
 and an error log line; ``perimeterdb break-glass alerts`` lists it. When it is finally delivered, an audit
 record ``BreakGlassAlertDelivered`` says so. Delivered alerts move to ``breakglass:alerts`` (the history).
@@ -65,6 +66,7 @@ SETTINGS_TTL = 2.0
 BACKOFF_BASE = 0.5
 BATCH = 64  # alerts leased and settled per storage write
 MAX_CONCURRENT = 8  # deliveries in flight at once per process
+PROBE_AFTER = 2  # consecutive failures after which a channel is probed with one alert per batch
 
 
 @dataclass(frozen=True, slots=True)
@@ -320,14 +322,33 @@ class AlertOutbox:
                     return alert_id, name, f"{type(exc).__name__}: {exc}"
             return alert_id, name, None
 
-        tries = [
-            attempt(state["id"], state["envelope"].encode(), name)
-            for state in states
-            for name in state["channels"]
-            if name not in state["delivered"]
-        ]
+        # A channel that failed its last attempts is probed with one alert of the batch first; while it
+        # keeps failing, the batch's other alerts are not sent to it (they count as failed and wait their
+        # next attempt): no storm of requests against a receiver that is down.
+        failing = {n for n, h in self._health.items() if int(h.get("failures", 0)) >= PROBE_AFTER}
+        now_tries, later = [], []
+        probes: set[str] = set()
+        for state in states:
+            for name in state["channels"]:
+                if name in state["delivered"]:
+                    continue
+                item = (state["id"], state["envelope"].encode(), name)
+                if name in failing and name in probes:
+                    later.append(item)
+                else:
+                    probes.add(name)
+                    now_tries.append(item)
         outcomes: dict[str, dict[str, str | None]] = {state["id"]: {} for state in states}
-        for alert_id, name, error in await asyncio.gather(*tries):
+        for alert_id, name, error in await asyncio.gather(*(attempt(*item) for item in now_tries)):
+            outcomes[alert_id][name] = error
+        probe_error = {
+            name: next((per[name] for per in outcomes.values() if per.get(name)), None) for name in failing
+        }
+        retry = [item for item in later if probe_error.get(item[2]) is None]
+        for alert_id, _, name in later:
+            if probe_error.get(name) is not None:
+                outcomes[alert_id][name] = f"not tried: {name} is failing ({probe_error[name]})"
+        for alert_id, name, error in await asyncio.gather(*(attempt(*item) for item in retry)):
             outcomes[alert_id][name] = error
         await self._settle(outcomes, {state["id"]: key for key, state in leased})
 

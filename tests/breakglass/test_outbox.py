@@ -273,3 +273,38 @@ def test_syslog_over_udp_and_a_file_channel_that_cannot_be_written(tmp_path: Pat
     blocked.write_text("")
     with pytest.raises(channels.DeliveryError, match="append to"):
         channels.FileChannel(blocked / "alerts.jsonl").deliver(b"{}", "x2")
+
+
+def test_a_failing_receiver_is_probed_not_stormed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(outbox, "BACKOFF_BASE", 60.0)
+    with receiver(fail_first=10**9) as hook:  # answers 500 to everything
+        async def work(engine: SQLiteEngine) -> list[dict[str, Any]]:
+            await save_settings(engine, {"alerts": {"webhook": {"url": hook.url}}})
+            box = AlertOutbox(engine, tmp_path)
+            for n in range(300):
+                await box.enqueue({**ALERT, "n": n})
+            await box.deliver_due()
+            return await outbox.pending(engine)
+
+        queued = _run(work, tmp_path)
+        posts = len(hook.received)
+    assert len(queued) == 300 and all(a["attempts"] == 1 for a in queued), "every alert counted one attempt"
+    assert posts <= 2 * outbox.BATCH + 5, f"{posts} POSTs to a receiver that fails everything"
+    assert all("webhook" in a["errors"] for a in queued), "every alert says why the webhook has it not"
+    skipped = [a for a in queued if a["errors"]["webhook"].startswith("not tried: webhook is failing")]
+    assert len(skipped) >= 300 - posts and all("answered 500" in a["errors"]["webhook"] for a in skipped)
+
+
+def test_a_probe_that_succeeds_lets_the_rest_through(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(outbox, "BACKOFF_BASE", 60.0)
+    with receiver(fail_first=2 * outbox.BATCH) as hook:  # the first two batches fail, then it is back
+        async def work(engine: SQLiteEngine) -> tuple[int, int]:
+            await save_settings(engine, {"alerts": {"webhook": {"url": hook.url}}})
+            box = AlertOutbox(engine, tmp_path)
+            for n in range(3 * outbox.BATCH + 8):
+                await box.enqueue({**ALERT, "n": n})
+            await box.deliver_due()
+            return len(await outbox.pending(engine)), len(await outbox.delivered(engine))
+
+        queued, done = _run(work, tmp_path)
+    assert queued == 2 * outbox.BATCH and done == outbox.BATCH + 8, (queued, done)
