@@ -168,9 +168,13 @@ def write_demo(directory: Path, public: str, endpoint: str) -> dict[str, Any]:
                           for name, (k, s) in keys.items())
     _write_private(directory / "credentials", credentials)
     config = "".join(f"[profile {name}]\nregion = {REGION}\nendpoint_url = {public_url}\n\n" for name in USERS)
+    # The AWS CLI caches assumed-role credentials by role and session name (~/.aws/cli/cache): a session
+    # name of its own per demo keeps a new demo from reusing an older demo's (then unknown) session.
+    session = f"demo-{secrets.token_hex(4)}"
     for role, account, source in (("prod-feature-team", PROD, "alice"), ("dev-feature-team", DEV, "bob")):
         config += (f"[profile {role}]\nregion = {REGION}\nendpoint_url = {public_url}\n"
-                   f"role_arn = arn:aws:iam::{account}:role/feature-team\nsource_profile = {source}\n\n")
+                   f"role_arn = arn:aws:iam::{account}:role/feature-team\nsource_profile = {source}\n"
+                   f"role_session_name = {session}-{source}\n\n")
     _write_private(directory / "config", config)
     return {"seed": seed, "public": public_url, "endpoint": f"http://{endpoint}", "dir": directory}
 
