@@ -401,8 +401,12 @@ async def refused_attempts(engine: Any) -> list[dict[str, Any]]:
 
 
 def unreviewed(all_sessions: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Sessions without a sign-off covering their last request; review-required ones first."""
-    pending = [s for s in all_sessions if not s["reviewed"]]
+    """Sessions without a sign-off covering their last request; review-required ones first. A session derived
+    from another (role chaining) is reviewed with its origin, whose review holds its requests."""
+    listed = list(all_sessions)
+    origins = {s["sessionId"] for s in listed}
+    pending = [s for s in listed if not s["reviewed"]
+               and (s["originSessionId"] == s["sessionId"] or s["originSessionId"] not in origins)]
     return sorted(pending, key=lambda s: (not s["reviewRequired"], str(s.get("assumedAt") or "")))
 
 

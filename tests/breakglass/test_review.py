@@ -90,6 +90,7 @@ def test_sessions_survive_a_rotated_audit_log_and_group_derived_sessions(tmp_pat
     assert s["requests"][2]["decision"] == "Deny"
     assert [r["action"] for r in s["changes"]] == ["dynamodb:PutItem", "CreateUser"]
     assert {x["sessionId"] for x in rotated} == {"ASIAONE", "ASIACHAIN"}, "found without the audit log"
+    assert [x["sessionId"] for x in review.unreviewed(rotated)] == ["ASIAONE"], "a chained session: with its origin"
     one = next(x for x in rotated if x["sessionId"] == "ASIAONE")
     assert one["state"] == "expired" and len(one["requests"]) == 4 and not one["requests"][0]["auditRecord"]
     assert one["endedAt"] == _iso(T0 + 900) and one["usedSeconds"] == 900
