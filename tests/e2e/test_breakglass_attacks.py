@@ -509,3 +509,42 @@ def test_revoke_all_while_chained_sessions_are_minted(lab: Lab) -> None:
         with pytest.raises(ClientError) as refused:
             whoami.get_caller_identity()
         assert refused.value.response["Error"]["Code"] in ("InvalidClientTokenId", "ExpiredToken"), refused.value
+
+
+def test_anonymous_or_forged_requests_queue_no_alerts(lab: Lab) -> None:
+    """An anonymous client (no signature, or a forged one with a real key id) cannot fill the alert outbox."""
+    import urllib.parse
+
+    path = lab.server.data_dir / "audit" / "alerts.jsonl"
+
+    def count() -> int:
+        return len(path.read_text().splitlines()) if path.exists() else 0
+
+    before = count()
+    assume = urllib.parse.urlencode({"Action": "AssumeRole", "Version": "2011-06-15", "RoleArn": ROLE,
+                                     "RoleSessionName": "x", "Tags.member.1.Key": "justification",
+                                     "Tags.member.1.Value": "z" * 256}).encode()
+    forged = {"Authorization": f"AWS4-HMAC-SHA256 Credential={lab.keys['oncall']['id']}/20261206/us-east-1/sts/"
+                               "aws4_request, SignedHeaders=host;x-amz-date, Signature=" + "0" * 64,
+              "X-Amz-Date": time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())}
+    statuses = []
+    for i in range(40):  # bounded: 40 requests
+        headers = {"Content-Type": "application/x-www-form-urlencoded", **(forged if i % 2 else {})}
+        request = urllib.request.Request(lab.server.endpoint + "/", data=assume, headers=headers, method="POST")
+        try:
+            with urllib.request.urlopen(request, timeout=10) as answer:
+                statuses.append(answer.status)
+        except urllib.error.HTTPError as exc:
+            statuses.append(exc.code)
+        body = json.dumps({"RoleArn": APPROVED, "Justification": "y" * 200}).encode()
+        request = urllib.request.Request(lab.server.endpoint + "/", data=body, method="POST", headers={
+            "Content-Type": "application/x-amz-json-1.1", "X-Amz-Target": TARGET + "RequestAccess",
+            **(forged if i % 2 else {})})
+        try:
+            with urllib.request.urlopen(request, timeout=10) as answer:
+                statuses.append(answer.status)
+        except urllib.error.HTTPError as exc:
+            statuses.append(exc.code)
+    assert all(400 <= s < 500 for s in statuses), statuses
+    time.sleep(2)  # give a (wrongly) queued alert the time to reach the file
+    assert count() == before, (before, count())
