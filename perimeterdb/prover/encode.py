@@ -14,7 +14,6 @@ multivalued free key, and string operators on keys the encoding keeps typed (aws
 
 from __future__ import annotations
 
-import operator
 from collections.abc import Callable
 from dataclasses import dataclass
 from fractions import Fraction
@@ -33,7 +32,6 @@ from perimeterdb.policy.conditions import (
     _MALFORMED,
     CompiledCondition,
     ConditionError,
-    to_epoch,
 )
 from perimeterdb.policy.match import arn_regex, compiled, glob_regex
 from perimeterdb.policy.variables import Literal, Var, parse_template
@@ -621,10 +619,3 @@ def allowed(req: SymRequest, actions: ActionSpace) -> str:
         need_res = res_any if (cross or is_trust) else TRUE
         rest = and_(need_res, or_(direct, and_(id_ok, b_ok, s_ok)))
     return and_(not_(explicit), gates, rest)
-
-
-def to_fraction(text: str) -> Fraction:
-    return Fraction(to_epoch(text))
-
-
-_ = operator  # the comparison table mirrors operator.lt/le/gt/ge/eq of the registry

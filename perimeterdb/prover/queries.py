@@ -243,7 +243,7 @@ def _compare(all_cases: list[Case], kind: PolicyKind, *, timeout: float, in_proc
         for i in range(0, len(all_cases), 2):
             new_case, old_case = all_cases[i], all_cases[i + 1]
             req_new = SymRequest(problem, new_case, i)
-            req_old = _shared(problem, old_case, i, req_new)
+            req_old = SymRequest(problem, old_case, i)  # the same request: same symbols
             goals.append(and_(allowed(req_new, space), not_(allowed(req_old, space))))
             pairs.append((req_new, req_old))
     except Unsupported as exc:
@@ -361,12 +361,6 @@ def no_new_world_access(
     return Result("no-new-access (worlds)", COUNTEREXAMPLE, found, "", seconds, answer.solver, len(new_cases))
 
 
-def _shared(problem: Any, case: Case, index: int, twin: SymRequest) -> SymRequest:
-    """The same request as ``twin``, decided under another policy set (same symbols: same case index)."""
-    req = SymRequest(problem, case, index)
-    return req
-
-
 @dataclass(frozen=True, slots=True)
 class WhoCan:
     """One class of principals allowed from one origin, with what the probes found about it."""
@@ -454,6 +448,3 @@ def _no_mfa(req: SymRequest) -> str:
 def _with_creators(snapshot: Snapshot, result: Result) -> Result:
     """(The creators are found during the replay; kept as a hook for adapters.)"""
     return result
-
-
-_ = (FALSE, Origin)

@@ -190,11 +190,8 @@ class Problem:
         principal's string constraints would otherwise slow every case down."""
         asserts = self.asserts
         if case is not None:
-            asserts = [
-                a
-                for a in asserts
-                if _CASE_SYMBOL.findall(a) in ([], [str(case)]) or set(_CASE_SYMBOL.findall(a)) == {str(case)}
-            ]
+            own = {str(case)}
+            asserts = [a for a in asserts if set(_CASE_SYMBOL.findall(a)) <= own]
         lines = ["(set-logic ALL)"]
         lines += [f"(declare-const {smt.symbol(n)} {s})" for n, s in self.decls.items()]
         lines += [f"(assert {a})" for a in asserts]

@@ -53,7 +53,7 @@ def _eval(node: Any, model: dict[str, Any]) -> Any:
             return False
         if value.lstrip("-").isdigit():
             return int(value)
-        return model.get(value, "" if value.endswith((".s", "name", "path", "session_name")) else False)
+        return model.get(value, "")  # absent from the model: unconstrained ("" is also false)
     head = node[0][1]
     args = [_eval(a, model) for a in node[1:]]
     if head == "str.++":

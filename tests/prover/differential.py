@@ -15,7 +15,6 @@ from __future__ import annotations
 import ipaddress
 import random
 from dataclasses import dataclass
-from decimal import Decimal
 from fractions import Fraction
 from typing import Any
 
@@ -441,6 +440,3 @@ def check_batch(
         else:
             out.append((pair, expected, bool(answer.model.get(flag, False)), ""))
     return out
-
-
-_ = Decimal
