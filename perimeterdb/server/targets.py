@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import importlib
 import re
-from functools import cache
+from functools import lru_cache
 from types import ModuleType
 
 DYNAMODB_PREFIX = "DynamoDB_20120810."
@@ -45,7 +45,7 @@ def _module_name(operation: str) -> str:
     return re.sub(r"(?<!^)(?=[A-Z])", "_", operation).lower()
 
 
-@cache
+@lru_cache(maxsize=256)  # bounded: ``name`` is the X-Amz-Target an anonymous client sends (up to 16 KB)
 def dynamodb_operation(name: str) -> ModuleType | None:
     if name not in DYNAMODB_OPERATIONS:
         return None

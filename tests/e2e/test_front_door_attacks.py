@@ -150,3 +150,25 @@ def test_unknown_access_keys_do_not_grow_the_server(solo: ServerProcess) -> None
     grown = _rss_mb(solo) - before
     assert grown < 25, f"the server grew by {grown:.0f} MB"
     assert _list_tables(solo) == 200
+
+
+def test_unknown_operation_names_do_not_grow_the_server(solo: ServerProcess) -> None:
+    """Every X-Amz-Target name was remembered for good (an unbounded cache of operation modules, misses
+    included): anonymous requests naming 15 KB random operations grew the server by their size, forever."""
+    conn = http.client.HTTPConnection("127.0.0.1", solo.port, timeout=20)
+    _list_tables(solo)
+    before = _rss_mb(solo)
+    try:
+        for _ in range(4000):
+            conn.request("POST", "/", body=b"{}", headers={
+                "Content-Type": "application/x-amz-json-1.0",
+                "X-Amz-Target": "DynamoDB_20120810.List" + os.urandom(7500).hex(),
+            })
+            answer = conn.getresponse()
+            answer.read()
+            assert answer.status == 400
+    finally:
+        conn.close()
+    grown = _rss_mb(solo) - before
+    assert grown < 25, f"the server grew by {grown:.0f} MB"
+    assert _list_tables(solo) == 200
