@@ -315,7 +315,9 @@ def test_sealing_gaps_paths_lookalikes_new_accounts(lab: Lab) -> None:
         _iam("create_role", RoleName="emergency\u200b", AssumeRolePolicyDocument=trust),
         {"service": "organizations", "op": "create_account",
          "params": {"Email": "x@example.com", "AccountName": "mine"}},
+        _iam("create_service_linked_role", AWSServiceName="dynamodb.amazonaws.com", CustomSuffix="emergency"),
     ])
+    assert not results[6]["ok"] and results[6].get("status", 400) < 500, results[6]  # not implemented: no role
     _explicit_deny(results[0], "iam:CreateRole")
     _explicit_deny(results[1], "iam:UpdateRole")
     for bad in results[2:5]:  # IAM names are ASCII [\w+=,.@-]+: a 400, never a role
