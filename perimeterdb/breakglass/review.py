@@ -221,6 +221,18 @@ async def _still_exists(engine: Any, item: Mapping[str, Any]) -> bool | None:
         getter = {"user": store.get_user, "role": store.get_role, "group": store.get_group}[holder_kind]
         record = await getter(account, str(holder)) if holder else None
         return bool(record and str(name).lower() in {k.lower() for k in record.get("inline", {})})
+    if kind in ("user-policy-attachment", "role-policy-attachment", "group-policy-attachment"):
+        holder_kind = kind.split("-", 1)[0]
+        holder = owner.get(f"{holder_kind}Name")
+        getter = {"user": store.get_user, "role": store.get_role, "group": store.get_group}[holder_kind]
+        record = await getter(account, str(holder)) if holder else None
+        return bool(record and str(name) in record.get("attached", []))
+    if kind == "group-membership":
+        group = await store.get_group(account, str(name))
+        member = str(owner.get("userName") or "")
+        return bool(group and member.lower() in {str(m).lower() for m in group.get("members", [])})
+    if kind == "mfa-device":
+        return await store.get_global(ids.MFA_DEVICES, f"arn:aws:iam::{account}:mfa/{name}") is not None
     if kind == "table":
         return await Catalog(engine).find(account, str(item.get("region") or "us-east-1"), str(name)) is not None
     return None

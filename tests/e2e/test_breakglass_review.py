@@ -130,6 +130,10 @@ def test_session_is_alerted_reviewed_and_signed_off(lab: tuple[Lab, Receiver]) -
     token = key_sts.get_session_token()["Credentials"]
     with pytest.raises(ClientError):  # restorer has no policy: denied, and still the session's request
         lab_.client("dynamodb", token).list_tables()
+    # Grants left behind are listed too: a policy attachment, a group membership.
+    iam.attach_user_policy(UserName="restorer", PolicyArn="arn:aws:iam::aws:policy/AdministratorAccess")
+    iam.create_group(GroupName="restorers")
+    iam.add_user_to_group(GroupName="restorers", UserName="restorer")
 
     # The grant's alert reached the webhook, signed, with the session's facts.
     assert hook.wait_for(lambda: any(a["alert"].get("sessionId") == session_id for a in _alerts(hook)))
@@ -167,6 +171,8 @@ def test_session_is_alerted_reviewed_and_signed_off(lab: tuple[Lab, Receiver]) -
     assert created[("table", "restored")] is True and created[("user", "restorer")] is True
     assert created[("user", "temporary")] is False
     assert created[("access-key", made["AccessKeyId"])] is True
+    assert created[("user-policy-attachment", "arn:aws:iam::aws:policy/AdministratorAccess")] is True
+    assert created[("group", "restorers")] is True and created[("group-membership", "restorers")] is True
     assert {(c["kind"], c["name"]) for c in s["stillExisting"]} >= {("table", "restored"), ("user", "restorer")}
     assert ("user", "temporary") not in {(c["kind"], c["name"]) for c in s["stillExisting"]}
     text = _cli(lab_, "review", session_id).stdout
