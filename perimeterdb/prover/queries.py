@@ -399,7 +399,11 @@ def who_can(
     found: list[WhoCan] = []
     unknown: list[str] = []
     for case in all_cases:
-        result = check(case.label, [case], (action,), timeout=timeout, in_process=in_process)
+        # One small question per case: cvc5 in this process first (no children to start), the portfolio
+        # only when that does not decide.
+        result = check(case.label, [case], (action,), timeout=min(timeout, 2.0), in_process=True)
+        if result.status == UNKNOWN and not in_process:
+            result = check(case.label, [case], (action,), timeout=timeout)
         if result.status == UNKNOWN:
             unknown.append(f"{case.label}: {result.reason}")
             continue
@@ -410,8 +414,8 @@ def who_can(
             case.label,
             [case],
             (action,),
-            timeout=timeout,
-            in_process=in_process,
+            timeout=min(timeout, 2.0),
+            in_process=True,  # probes: one solver in process, no children to start
             extra=lambda r: _no_mfa(r),
         )
         if mfa.status == HOLDS and "aws:multifactorauthpresent" in _keys_of(result):
@@ -422,8 +426,8 @@ def who_can(
                 case.label,
                 [case],
                 (action,),
-                timeout=timeout,
-                in_process=in_process,
+                timeout=min(timeout, 2.0),
+                in_process=True,
                 extra=lambda r, n=name: not_(eq(r.principal_terms["name"], str_lit(n))),
             )
             if other.status == HOLDS:
