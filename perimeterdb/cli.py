@@ -184,9 +184,18 @@ def serve(settings: Settings) -> int:
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
     )
     os.umask(0o077)  # every file the server creates (database, logs, keys) is the owner's alone
-    asyncio.run(_bootstrap(settings))
-    settings = cli_world.prepare_serve(settings)  # --world, and the endpoint and public listeners
-    sockets = [_socket_for(listener) for listener in settings.listeners]
+    from perimeterdb.cli_startup import StartupError, bind_listeners, check_data_dir
+
+    try:  # start-up failures: one line naming the path or address and what to do, exit code 2
+        check_data_dir(settings.data_dir)
+        asyncio.run(_bootstrap(settings))
+        settings = cli_world.prepare_serve(settings)  # --world, and the endpoint and public listeners
+        sockets = bind_listeners(settings.listeners, _socket_for)
+    except StartupError as exc:
+        if settings.log_level == "debug":
+            raise
+        print(f"perimeterdb: {exc}", file=sys.stderr)
+        return 2
     from perimeterdb.server.runtime import usage_line
 
     print(usage_line(settings), flush=True)

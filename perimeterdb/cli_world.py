@@ -249,6 +249,12 @@ def prepare_serve(settings: Settings) -> Settings:
             log.info("world: %s", line)
         log.info("world %s applied: %d change(s)", settings.world_file, len(changes))
     network = asyncio.run(_with_engine(settings, load_network))
+    from perimeterdb.cli_startup import LISTENER_ROLES
+
+    for e in network.endpoints:
+        LISTENER_ROLES[(e.listen.host, e.listen.port)] = f"VPC endpoint {e.id} of {e.vpc_id}, stored by a world apply"
+    for p in network.public_listeners:
+        LISTENER_ROLES.setdefault((p.host, p.port), "public listener, stored by a world apply")
     listeners = list(settings.listeners)
     for address in network.listeners():
         tls = (address.tls.cert, address.tls.key) if address.tls is not None else None

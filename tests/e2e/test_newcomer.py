@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 import stat
 import subprocess
 import sys
@@ -106,3 +107,52 @@ def test_demo_refuses_to_overwrite_and_bad_addresses(tmp_path: Path) -> None:
     assert bad.returncode == 2 and "HOST:PORT" in bad.stderr and "Traceback" not in bad.stderr
     valid = _sh(f"perimeterdb world validate {demo}/world.yaml", env)
     assert valid.returncode == 0, valid.stderr
+
+
+def _serve(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "perimeterdb", "serve", *args], capture_output=True, text=True,
+                          env=env, timeout=120)
+
+
+def _one_line_error(result: subprocess.CompletedProcess[str]) -> str:
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.startswith("perimeterdb: ")]
+    assert len(lines) == 1, result.stderr
+    return lines[0]
+
+
+def test_startup_errors_are_one_line_with_exit_code_2(tmp_path: Path) -> None:
+    env = _env(tmp_path)
+    a_file = tmp_path / "afile"
+    a_file.write_text("x")
+    line = _one_line_error(_serve(env, "--data-dir", str(a_file), "--listen", f"127.0.0.1:{free_port()}"))
+    assert f"the data directory {a_file} is a file" in line and "--data-dir" in line
+    line = _one_line_error(_serve(env, "--data-dir", str(a_file / "data"), "--listen", f"127.0.0.1:{free_port()}"))
+    assert f"cannot create the data directory {a_file / 'data'}" in line
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        line = _one_line_error(_serve(env, "--data-dir", str(tmp_path / "d1"), "--listen", f"127.0.0.1:{port}"))
+        assert f"cannot listen on 127.0.0.1:{port}: the address is already in use" in line
+    # A world applied earlier stored a VPC endpoint: a plain serve binds it, and says which one failed.
+    demo = tmp_path / "demo"
+    endpoint_port = free_port()
+    made = _sh(f"perimeterdb demo private-tables --dir {demo} --public 127.0.0.1:{free_port()} "
+               f"--endpoint 127.0.1.1:{endpoint_port}", env)
+    assert made.returncode == 0, made.stderr
+    data = tmp_path / "d2"
+    assert _sh(f"perimeterdb world apply {demo}/world.yaml --data-dir {data}", env).returncode == 0
+    with socket.socket() as busy:
+        busy.bind(("127.0.1.1", endpoint_port))
+        busy.listen()
+        line = _one_line_error(_serve(env, "--data-dir", str(data), "--listen", f"127.0.0.1:{free_port()}"))
+    assert f"cannot listen on 127.0.1.1:{endpoint_port} (VPC endpoint vpce-0a1b2c3d4e5f60001" in line
+    assert "world file" in line
+    # an endpoint address this host does not have
+    world = (demo / "world.yaml").read_text().replace(f"127.0.1.1:{endpoint_port}", "10.77.99.1:8001")
+    (demo / "other.yaml").write_text(world)
+    assert _sh(f"perimeterdb world apply {demo}/other.yaml --data-dir {data}", env).returncode == 0
+    line = _one_line_error(_serve(env, "--data-dir", str(data), "--listen", f"127.0.0.1:{free_port()}"))
+    assert "cannot listen on 10.77.99.1:8001" in line and "is not an address of this host" in line
