@@ -128,6 +128,9 @@ def world(endpoint_port: int, key: tuple[str, str]) -> dict[str, Any]:
                     "account": "prod",
                     "region": "us-east-1",
                     "cidr_blocks": ["127.0.0.0/8"],
+                    # The load generator runs on the server's host, which is never inside a VPC unless
+                    # the VPC says so (docs/world-file.md).
+                    "allow_host_processes": True,
                     "endpoints": [
                         {
                             "id": VPCE,
