@@ -22,6 +22,7 @@ from perimeterdb import (
     cli_guardrails,
     cli_prove,
     cli_simulate,
+    cli_startup,
     cli_world,
 )
 from perimeterdb.config import Listener, RequestLimits, Settings
@@ -259,6 +260,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--workers", type=int, default=1, help="server processes sharing the listeners (default 1)"
     )
     cli_world.add_serve_arguments(p)
+    cli_startup.add_serve_arguments(p)  # --ephemeral
     cli_audit.add_serve_arguments(p)
     cli_simulate.add_parser(commands)
     cli_world.add_parser(commands)
@@ -283,7 +285,8 @@ def main(argv: list[str] | None = None) -> int:
 def _dispatch(argv: list[str] | None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "serve":
-        return serve(settings_from_args(args))
+        with cli_startup.ephemeral(args):  # --ephemeral: a temporary data dir, removed at exit
+            return serve(settings_from_args(args))
     if args.command == "simulate":
         return cli_simulate.run(args)
     if args.command in ("world", "audit", "guardrails", "break-glass", "prove", "demo"):

@@ -13,10 +13,14 @@ it would leave the VPC's clients without their endpoint. The line says which end
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
+import shutil
+import signal
+import sys
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -82,3 +86,33 @@ def bind_listeners(listeners: Sequence[Any], make: Callable[[Any], Any]) -> list
             sock.close()
         raise
     return sockets
+
+
+def add_serve_arguments(parser: Any) -> None:
+    parser.add_argument("--ephemeral", action="store_true",
+                        help="keep the data in a temporary directory removed at exit (for test suites); "
+                             "replaces --data-dir")
+
+
+@contextlib.contextmanager
+def ephemeral(args: Any) -> Iterator[None]:
+    """``serve --ephemeral``: a fresh temporary data directory (0700), removed when the server exits (by
+    SIGTERM, SIGINT or a start-up failure; only SIGKILL leaves it behind, in the system's temp directory)."""
+    if not getattr(args, "ephemeral", False):
+        yield
+        return
+    scratch = tempfile.mkdtemp(prefix="perimeterdb-ephemeral-")
+    args.data_dir = scratch
+    print(f"perimeterdb: ephemeral data directory {scratch} (removed at exit)", file=sys.stderr, flush=True)
+    owner = os.getpid()
+
+    def leave(signum: int, _frame: object) -> None:  # uvicorn re-raises the SIGTERM it handled, at its exit
+        raise SystemExit(128 + signum)
+
+    previous = signal.signal(signal.SIGTERM, leave)
+    try:
+        yield
+    finally:
+        if os.getpid() == owner:  # not in a forked worker
+            shutil.rmtree(scratch, ignore_errors=True)
+            signal.signal(signal.SIGTERM, previous)
