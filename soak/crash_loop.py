@@ -4,7 +4,8 @@
 
 One data directory lives through all the runs. Each run starts the server (alternating ``--durability
 full`` and ``normal``; every third run with ``--workers 2``), lets several client threads run a mixed
-workload (puts, conditional counter updates, 4-item transactions, 5-item batches, and puts and deletes
+workload (puts, conditional counter updates, 4-item transactions, 5-item batches, increments in
+transactions with a ClientRequestToken, and puts and deletes
 that move items between the partitions of a global secondary index; in runs 5, 15, 25, ... a second index
 is created at the start, so that its backfill races the writes and the kill), sends SIGKILL to the whole
 process group at a random moment, and then checks:
@@ -12,7 +13,9 @@ process group at a random moment, and then checks:
 1. SQLite's ``PRAGMA integrity_check`` on a copy of the database and its WAL as the kill left them;
 2. after a restart, every acknowledged put and batch item is present and whole (its payload matches);
 3. every transaction is all-or-nothing, and every acknowledged one is there;
-4. each counter holds its last acknowledged value, or that value plus one if an update was in flight;
+4. each counter holds its last acknowledged value, or that value plus one if an update was in flight; a
+   tokened increment in flight is sent again with its token, after which its counter holds exactly the
+   number of increments (applied once, whether or not it had committed before the kill);
 5. each moving item is in its last acknowledged state or in the state of the write that was in flight;
 6. every item of the table is whole, and each index (once ACTIVE: an interrupted backfill must resume)
    holds exactly the items that have its key: querying it for each partition gives the same items as a
@@ -64,6 +67,7 @@ class RunReport:
     in_flight: int = 0
     items: int = 0
     indexes: int = 0
+    retried: int = 0  # tokened transactions sent again after the restart
     problems: list[str] = field(default_factory=list)
 
     @property
@@ -80,6 +84,8 @@ class _Expected:
     transactions: dict[str, bool] = field(default_factory=dict)  # tx id -> acknowledged
     counters: dict[str, int] = field(default_factory=dict)  # acknowledged value
     counter_in_flight: set[str] = field(default_factory=set)
+    token_counters: dict[str, int] = field(default_factory=dict)  # incremented by tokened transactions
+    token_in_flight: dict[str, dict[str, Any]] = field(default_factory=dict)  # pk -> the request, to retry
     movers: dict[str, dict[str, Any] | None] = field(
         default_factory=dict
     )  # acknowledged state (None: deleted)
@@ -103,6 +109,7 @@ class CrashLoop:
         self.clients = clients
         self.max_workload_s = max_workload_s
         self.expected: dict[str, _Expected] = {}
+        self.token_salt = f"{seed}-{random.Random().getrandbits(32):08x}"  # tokens live 10 minutes
         self.counter = 0
         self.lock = threading.Lock()
 
@@ -228,9 +235,13 @@ class CrashLoop:
                     self._item(f"t{tx}-{j}", tx={"S": tx}, g={"S": f"g{j % GROUPS}"}) for j in range(TX_SIZE)
                 ]
                 ok = self._transaction(ddb, table, exp, tx, items, report)
-            elif roll < 0.85:
+            elif roll < 0.8:
                 items = [self._item(f"b{run}-{c}-{n}-{j}", g=g) for j in range(BATCH_SIZE)]
                 ok = self._batch(ddb, table, exp, items, report)
+            elif roll < 0.9:
+                ok = self._token_counter(
+                    ddb, table, exp, f"tok-{c}", f"{run}-{c}-{n}-{self.token_salt}", report
+                )
             else:
                 pk = f"m-{c}-{rng.randrange(MOVERS)}"
                 ok = self._move(
@@ -356,6 +367,42 @@ class CrashLoop:
             report.acknowledged += 1
         return True
 
+    def _token_counter(
+        self, ddb: Any, table: str, exp: _Expected, pk: str, token: str, report: RunReport
+    ) -> bool:
+        """An increment in a transaction with a ClientRequestToken: if it is in flight at the kill, the
+        verification sends it again with the same token, which must apply it exactly once in all."""
+        item = self._item(pk)
+        request = {
+            "ClientRequestToken": token,
+            "TransactItems": [
+                {
+                    "Update": {
+                        "TableName": table,
+                        "Key": {"pk": {"S": pk}},
+                        "UpdateExpression": "SET n = if_not_exists(n, :zero) + :one, i = :i, payload = :p",
+                        "ExpressionAttributeValues": {
+                            ":zero": {"N": "0"},
+                            ":one": {"N": "1"},
+                            ":i": item["i"],
+                            ":p": item["payload"],
+                        },
+                    }
+                }
+            ],
+        }
+        with self.lock:
+            exp.token_in_flight[pk] = request
+        ok, _ = self._attempt(lambda: ddb.transact_write_items(**request))
+        with self.lock:
+            if ok:
+                del exp.token_in_flight[pk]
+                exp.token_counters[pk] = exp.token_counters.get(pk, 0) + 1
+                report.acknowledged += 1
+            else:
+                report.in_flight += 1
+        return ok
+
     def _move(
         self, ddb: Any, table: str, exp: _Expected, pk: str, item: dict[str, Any] | None, report: RunReport
     ) -> bool:
@@ -438,6 +485,18 @@ class CrashLoop:
                 problems.append(f"counter {pk} is {actual}, expected one of {sorted(allowed)}")
             exp.counters[pk] = actual
         exp.counter_in_flight.clear()
+        # 4b. Tokened increments: the one in flight is sent again with its token (the server must not apply
+        # it twice if it committed before the kill), then each counter holds exactly its increments.
+        for pk, request in exp.token_in_flight.items():
+            report.retried += 1
+            ddb.transact_write_items(**request)
+            exp.token_counters[pk] = exp.token_counters.get(pk, 0) + 1
+            stored[pk] = ddb.get_item(TableName=table, Key={"pk": {"S": pk}}, ConsistentRead=True)["Item"]
+        exp.token_in_flight.clear()
+        for pk, count in exp.token_counters.items():
+            actual = int(stored[pk]["n"]["N"]) if pk in stored else 0
+            if actual != count:
+                problems.append(f"tokened counter {pk} is {actual}, expected exactly {count}")
         # 5. Moving items.
         for pk in set(exp.movers) | set(exp.mover_in_flight):
             allowed_states = [exp.movers.get(pk)]
@@ -531,7 +590,7 @@ def main() -> int:
             clean += report.clean
             print(
                 f"run {run:3d}: {'clean' if report.clean else 'NOT CLEAN'}  acknowledged={report.acknowledged} "
-                f"in_flight={report.in_flight} items={report.items} indexes={report.indexes}",
+                f"in_flight={report.in_flight} retried={report.retried} items={report.items} indexes={report.indexes}",
                 flush=True,
             )
             for problem in report.problems[:10]:
