@@ -34,6 +34,11 @@ class RequestLimits:
     max_header_bytes: int = 64 * 1024  # the request line and every header together: 431 beyond
     max_body_bytes: int = 16 * 1024 * 1024  # announced or received, before decoding: 413 beyond
     max_decoded_bytes: int = 16 * 1024 * 1024  # a gzip or deflate body once inflated: 413 beyond
+    # A JSON body is parsed before its signature is checked (DynamoDB's order of errors) only up to this size;
+    # a larger one only once its sender is known: 16 MiB of "[{},{},...]" is 320 MB of objects. A form body
+    # (IAM, STS) is refused past it (400 MalformedQueryString): 16 MiB of "a=&a=&..." took 10 s and 800 MB.
+    max_early_parse_bytes: int = 1024 * 1024
+    max_form_fields: int = 10_000  # name=value pairs of a form body or query string (IAM, STS)
     header_timeout: float = 10.0  # seconds from the connection (or the request's first byte) to its last header
     body_timeout: float = 60.0  # seconds from the last header to the body's last byte
 

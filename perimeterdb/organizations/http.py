@@ -47,8 +47,9 @@ async def handle_organizations(rt: Runtime, req: IncomingRequest, target: str, r
         content_type = (req.header("content-type") or "").split(";")[0].strip()
         if req.method != "POST" or content_type not in (JSON_11, "application/json"):
             raise errors.unknown_operation()
+        late = len(req.body) > rt.settings.limits.max_early_parse_bytes  # parsed once its sender is known
         try:
-            body = orjson.loads(req.body) if req.body else {}
+            body = orjson.loads(req.body) if req.body and not late else {}
         except orjson.JSONDecodeError:
             raise errors.serialization("") from None
         handler = OPERATIONS.get(op_name)
@@ -59,6 +60,11 @@ async def handle_organizations(rt: Runtime, req: IncomingRequest, target: str, r
         verified = await sigv4_verify.authenticate(parts, rt.identities.credential, service="organizations")
         principal = verified.credential.principal
         region = verified.region
+        if late:
+            try:
+                body = orjson.loads(req.body)
+            except orjson.JSONDecodeError:
+                raise errors.serialization("") from None
         if not isinstance(body, dict):
             raise errors.serialization("")
         params = body

@@ -142,7 +142,8 @@ async def handle_dynamodb(
         if len(req.body) > MAX_REQUEST_BYTES:
             return wire.HttpResponse(413, b"", [(b"x-amzn-requestid", request_id.encode())])
         encoded = "content-encoding" in req.headers
-        if req.body and not encoded:
+        late = len(req.body) > rt.settings.limits.max_early_parse_bytes  # parsed once its sender is known
+        if req.body and not encoded and not late:
             body = _json(req.body)
         # 4. The operation.
         api, _, op_name = target.partition(".")
@@ -161,6 +162,8 @@ async def handle_dynamodb(
             except content_encoding.DecodedTooLarge:
                 return wire.HttpResponse(413, b"", [(b"x-amzn-requestid", request_id.encode())])
             body = _json(raw) if raw else None
+        elif late:
+            body = _json(req.body)
         if body is None:
             raise errors.serialization("")
         # 7. Validation against the model.

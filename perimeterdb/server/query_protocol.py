@@ -20,6 +20,7 @@ from urllib.parse import parse_qsl
 from perimeterdb import iam, sts
 from perimeterdb.audit import hooks as audit_hooks
 from perimeterdb.auth import verify as sigv4_verify
+from perimeterdb.config import RequestLimits
 from perimeterdb.errors import ApiError
 from perimeterdb.iam import codec
 from perimeterdb.iam import errors as qerrors
@@ -41,11 +42,21 @@ _SERVICES = {
 }
 
 
-def _pairs(raw: bytes, what: str) -> list[tuple[str, str]]:
+def _pairs(raw: bytes, what: str, limits: RequestLimits) -> list[tuple[str, str]]:
+    # Parsed before the signature is checked (the action names the service): bounded in size and fields
+    # (config.RequestLimits), so that no anonymous body costs seconds and hundreds of MB to parse.
+    if len(raw) > limits.max_early_parse_bytes:
+        raise qerrors.malformed_query(f"The {what} is larger than {limits.max_early_parse_bytes} bytes.")
     try:
-        return parse_qsl(raw.decode("utf-8"), keep_blank_values=True, errors="strict")
-    except (UnicodeDecodeError, ValueError):
+        return parse_qsl(
+            raw.decode("utf-8"), keep_blank_values=True, errors="strict", max_num_fields=limits.max_form_fields
+        )
+    except UnicodeDecodeError:
         raise qerrors.malformed_query(f"The {what} is not valid UTF-8 form data.") from None
+    except ValueError:
+        raise qerrors.malformed_query(
+            f"The {what} is not valid form data, or has more than {limits.max_form_fields} fields."
+        ) from None
 
 
 def _guess_service(action: str | None) -> str:
@@ -98,11 +109,11 @@ async def handle_query(rt: Runtime, req: IncomingRequest, request_id: str) -> wi
     noted = _Noted()
     try:
         # 1. Parameters.
-        query_pairs = _pairs(req.query_string, "query string")
+        query_pairs = _pairs(req.query_string, "query string", rt.settings.limits)
         content_type = (req.header("content-type") or "").split(";")[0].strip().lower()
         if req.body and content_type not in (_FORM, ""):
             raise qerrors.malformed_query(f"Unsupported content type: {content_type}")
-        form_pairs = _pairs(req.body, "request body") if req.body else []
+        form_pairs = _pairs(req.body, "request body", rt.settings.limits) if req.body else []
         params = {k: v for k, v in query_pairs if not k.startswith("X-Amz-")}
         params.update(form_pairs)
         action = params.get("Action")
