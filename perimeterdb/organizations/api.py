@@ -23,6 +23,7 @@ from perimeterdb.organizations import errors
 from perimeterdb.organizations.state import SUPPORTED_TYPES, OrgState, new_document
 from perimeterdb.organizations.store import OrgStore
 from perimeterdb.storage.engine import Put, RowChange
+from perimeterdb.world.identities import ROLES, account_key, new_unique_id
 
 Authorize = Callable[[str, str], Awaitable[None]]
 
@@ -191,11 +192,31 @@ async def list_parents(call: OrgCall) -> dict[str, Any]:
 
 # --- accounts -------------------------------------------------------------------------------------------
 
+ACCESS_ROLE = "OrganizationAccountAccessRole"
+ADMINISTRATOR_ACCESS = "arn:aws:iam::aws:policy/AdministratorAccess"
+
+
+def access_role(account: str, name: str, management: str, now: float) -> dict[str, Any]:
+    """The role CreateAccount makes in the new account, as AWS Organizations does: full administrative
+    permissions (AdministratorAccess), assumable by the management account (its administrators decide who
+    there may assume it)."""
+    trust = {"Version": "2012-10-17", "Statement": [{
+        "Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{management}:root"}, "Action": "sts:AssumeRole"}]}
+    return {
+        "name": name, "account": account, "path": "/", "arn": f"arn:aws:iam::{account}:role/{name}",
+        "role_id": new_unique_id("AROA"), "created": now, "last_used": None, "inline": {},
+        "attached": [ADMINISTRATOR_ACCESS], "boundary": None, "tags": [], "description": "",
+        "trust": orjson.dumps(trust, option=orjson.OPT_SORT_KEYS).decode(), "max_session": 3600,
+    }
+
+
 
 async def create_account(call: OrgCall) -> dict[str, Any]:
     name, email = call.params["AccountName"], call.params["Email"]
     await _authorized(call)
     account, rows = call.identities.account_changes(name, call.region)
+    role_name = call.params.get("RoleName") or ACCESS_ROLE
+    role_key = account_key(ROLES, account, role_name)
     now = time.time()
     request_id = "car-" + secrets.token_hex(16)
 
@@ -207,11 +228,12 @@ async def create_account(call: OrgCall) -> dict[str, Any]:
         else:
             state.add_account(account, name, email)
             extra = [Put(key, orjson.dumps({**record, "email": email})) for key, record in rows]
+            extra.append(Put(role_key, orjson.dumps(access_role(account, role_name, state.management, now))))
             status.update(State="SUCCEEDED", AccountId=account, CompletedTimestamp=now)
         state.doc["create_requests"][request_id] = status
         return status, extra
 
-    status = await call.store.mutate(change, [key for key, _ in rows])
+    status = await call.store.mutate(change, [*(key for key, _ in rows), role_key])
     call.identities.changed()
     # AWS answers IN_PROGRESS and completes asynchronously; here the account exists before we answer.
     return {"CreateAccountStatus": {**{k: v for k, v in status.items() if k in ("Id", "AccountName",
