@@ -270,6 +270,9 @@ def random_world(rng: random.Random) -> tuple[Snapshot, int]:
     return snapshot, used
 
 
+SEED_TABLE = f"arn:aws:dynamodb:us-east-1:{PROD}:table/orders"
+
+
 def _seed_times(timeout: float) -> list[tuple[str, str, float]]:
     from perimeterdb.prover_world import load_snapshot
 
@@ -279,13 +282,15 @@ def _seed_times(timeout: float) -> list[tuple[str, str, float]]:
     for label, call in [
         (
             "private --except emergency (as deployed)",
-            lambda: private(snap, "orders", "vpc-0a1b2c3d4e5f60001", except_=("emergency",), timeout=timeout),
+            lambda: private(
+                snap, SEED_TABLE, "vpc-0a1b2c3d4e5f60001", except_=("emergency",), timeout=timeout
+            ),
         ),
         (
             "private --except emergency --any-principal",
             lambda: private(
                 snap,
-                "orders",
+                SEED_TABLE,
                 "vpc-0a1b2c3d4e5f60001",
                 except_=("emergency",),
                 any_principal=True,
@@ -294,7 +299,7 @@ def _seed_times(timeout: float) -> list[tuple[str, str, float]]:
         ),
         (
             "private (no exception: counterexample)",
-            lambda: private(snap, "orders", "vpc-0a1b2c3d4e5f60001", timeout=timeout),
+            lambda: private(snap, SEED_TABLE, "vpc-0a1b2c3d4e5f60001", timeout=timeout),
         ),
         (
             "public --any-principal",

@@ -91,10 +91,16 @@ class Snapshot:
     require_creator: bool = True
 
     def table(self, ref: str) -> Table | None:
-        for t in self.tables:
-            if ref in (t.arn, t.name) or t.arn.endswith(f":table/{ref}"):
-                return t
-        return None
+        """A table by ARN, or by name when only one account has a table of that name."""
+        exact = [t for t in self.tables if t.arn == ref]
+        if exact:
+            return exact[0]
+        named = [t for t in self.tables if t.name == ref]
+        if len(named) > 1:
+            raise LookupError(
+                f"table name {ref!r} is ambiguous: give its ARN ({', '.join(t.arn for t in named)})"
+            )
+        return named[0] if named else None
 
 
 def origins(snapshot: Snapshot) -> list[tuple[Origin, CompiledPolicy | None]]:

@@ -66,7 +66,7 @@ def test_seed_world_private_holds_and_without_the_exception_the_emergency_role_g
         capsys,
         "private",
         "--table",
-        "orders",
+        TABLE,
         "--vpc",
         VPC,
         "--except",
@@ -92,7 +92,7 @@ def test_unsealed_emergency_role_and_feature_teams_creating_roles(
         capsys,
         "private",
         "--table",
-        "orders",
+        TABLE,
         "--vpc",
         VPC,
         "--except",
@@ -109,7 +109,7 @@ def test_unsealed_emergency_role_and_feature_teams_creating_roles(
     assert "arn:aws:iam::222222222222:role/feature-team" in ce["created_by"]
     # As deployed (only the principals that exist), the excepted role is the only way in: holds.
     code, out = _prove(
-        capsys, "private", "--table", "orders", "--vpc", VPC, "--except", "emergency", "--world", world
+        capsys, "private", "--table", TABLE, "--vpc", VPC, "--except", "emergency", "--world", world
     )
     assert (code, out["result"]) == (0, "holds")
 
@@ -122,7 +122,7 @@ def test_sealed_emergency_role_holds_even_when_feature_teams_create_roles(
         capsys,
         "private",
         "--table",
-        "orders",
+        TABLE,
         "--vpc",
         VPC,
         "--except",
@@ -152,7 +152,7 @@ def test_scp_pointing_at_another_vpc(tmp_path: Path, capsys: pytest.CaptureFixtu
 
     world = _world(tmp_path, "wrong-vpc", wrong_vpc)
     code, out = _prove(
-        capsys, "private", "--table", "orders", "--vpc", VPC, "--except", "emergency", "--world", world
+        capsys, "private", "--table", TABLE, "--vpc", VPC, "--except", "emergency", "--world", world
     )
     assert (code, out["result"]) == (1, "counterexample")
     ce = out["counterexample"]
@@ -181,5 +181,7 @@ def test_usage_errors_exit_3(tmp_path: Path, capsys: pytest.CaptureFixture[str])
         main(["prove", "private", "--table", "orders"])
     assert exc.value.code == 3
     assert main(["prove", "private", "--table", "nope", "--vpc", VPC, "--world", world]) == 3
+    # prod and dev both have a table named orders: the name alone is ambiguous
+    assert main(["prove", "private", "--table", "orders", "--vpc", VPC, "--world", world]) == 3
     assert main(["prove", "public", "--table", "orders", "--world", str(tmp_path / "missing.yaml")]) == 3
     capsys.readouterr()

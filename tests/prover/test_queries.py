@@ -70,11 +70,11 @@ def test_not_granted_fails_once_the_table_policy_grants_dev_through_the_endpoint
 
 
 def test_public_holds_then_a_wildcard_table_policy_makes_it_public() -> None:
-    assert public(seed(), "orders", any_principal=True).status == HOLDS
+    assert public(seed(), TABLE, any_principal=True).status == HOLDS
     snapshot = _with_table_policy(
         seed(), [{"Effect": "Allow", "Principal": "*", "Action": "dynamodb:GetItem", "Resource": TABLE}]
     )
-    result = public(snapshot, "orders", any_principal=True)
+    result = public(snapshot, TABLE, any_principal=True)
     assert result.status == COUNTEREXAMPLE
     ce = result.counterexample
     assert ce is not None
@@ -94,7 +94,7 @@ def test_public_holds_with_an_org_condition_on_the_wildcard_grant() -> None:
             }
         ],
     )
-    assert public(snapshot, "orders", any_principal=True).status == HOLDS
+    assert public(snapshot, TABLE, any_principal=True).status == HOLDS
 
 
 def test_no_new_access_identity_policies() -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from perimeterdb.prover import COUNTEREXAMPLE, HOLDS, available_solvers, private
-from tests.prover.worlds import OTHER_VPC, PROD, VPC, seed
+from tests.prover.worlds import OTHER_VPC, PROD, TABLE, VPC, seed
 
 pytestmark = pytest.mark.skipif(
     set(available_solvers()) != {"z3", "cvc5"}, reason="z3-solver and cvc5 must both be installed"
@@ -13,12 +13,12 @@ pytestmark = pytest.mark.skipif(
 
 
 def test_as_deployed_the_emergency_role_is_the_only_way_in_and_it_is_excepted() -> None:
-    result = private(seed(), "orders", VPC, except_=("emergency",))
+    result = private(seed(), TABLE, VPC, except_=("emergency",))
     assert result.status == HOLDS
 
 
 def test_as_deployed_without_the_exception_the_emergency_role_gets_in_from_the_internet() -> None:
-    result = private(seed(), "orders", VPC)
+    result = private(seed(), TABLE, VPC)
     assert result.status == COUNTEREXAMPLE
     ce = result.counterexample
     assert ce is not None and ce.principal.principal_arn == f"arn:aws:iam::{PROD}:role/emergency"
@@ -26,7 +26,7 @@ def test_as_deployed_without_the_exception_the_emergency_role_gets_in_from_the_i
 
 
 def test_any_principal_a_feature_team_creates_a_role_named_emergency() -> None:
-    result = private(seed(), "orders", VPC, except_=("emergency",), any_principal=True)
+    result = private(seed(), TABLE, VPC, except_=("emergency",), any_principal=True)
     assert result.status == COUNTEREXAMPLE, result.reason
     ce = result.counterexample
     assert ce is not None and ce.fresh
@@ -38,19 +38,19 @@ def test_any_principal_a_feature_team_creates_a_role_named_emergency() -> None:
 
 def test_any_principal_with_the_emergency_role_sealed_holds() -> None:
     result = private(
-        seed(sealed=frozenset({"emergency"})), "orders", VPC, except_=("emergency",), any_principal=True
+        seed(sealed=frozenset({"emergency"})), TABLE, VPC, except_=("emergency",), any_principal=True
     )
     assert result.status == HOLDS, result.reason
 
 
 def test_nobody_may_create_roles_then_no_new_emergency_role() -> None:
     snapshot = seed(feature_creates_roles=False)
-    result = private(snapshot, "orders", VPC, except_=("emergency",), any_principal=True)
+    result = private(snapshot, TABLE, VPC, except_=("emergency",), any_principal=True)
     assert result.status == HOLDS, result.reason
 
 
 def test_scp_pointing_at_the_wrong_vpc_lets_requests_in_from_that_vpc() -> None:
-    result = private(seed(scp_vpc=OTHER_VPC), "orders", VPC, except_=("emergency",))
+    result = private(seed(scp_vpc=OTHER_VPC), TABLE, VPC, except_=("emergency",))
     assert result.status == COUNTEREXAMPLE
     ce = result.counterexample
     assert ce is not None
@@ -80,7 +80,7 @@ def test_stringlike_exception_lets_a_new_user_in_through_its_path_even_when_seal
     team = snapshot.principals[0]
     principals = (replace(team, identity=(*team.identity, create_users)), *snapshot.principals[1:])
     result = private(
-        replace(snapshot, principals=principals), "orders", VPC, except_=("emergency",), any_principal=True
+        replace(snapshot, principals=principals), TABLE, VPC, except_=("emergency",), any_principal=True
     )
     assert result.status == COUNTEREXAMPLE, result.reason
     ce = result.counterexample
@@ -96,6 +96,6 @@ def test_a_disagreement_with_the_evaluator_is_reported_not_shown(monkeypatch: py
 
     check_module = importlib.import_module("perimeterdb.prover.check")
     monkeypatch.setattr(check_module, "allowed", lambda req, space: "true")
-    result = private(seed(), "orders", VPC, except_=("emergency",), in_process=True)
+    result = private(seed(), TABLE, VPC, except_=("emergency",), in_process=True)
     assert result.status == "unknown"
     assert result.reason.startswith("encoding bug")

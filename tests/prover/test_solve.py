@@ -6,7 +6,7 @@ import pytest
 
 from perimeterdb.prover import available_solvers, private
 from perimeterdb.prover.solve import solve, solve_in_process
-from tests.prover.worlds import VPC, seed
+from tests.prover.worlds import TABLE, VPC, seed
 
 pytestmark = pytest.mark.skipif(
     set(available_solvers()) != {"z3", "cvc5"}, reason="z3-solver and cvc5 must both be installed"
@@ -37,6 +37,6 @@ def test_no_solver_is_unknown_never_unsat() -> None:
 def test_a_query_out_of_time_is_unknown_never_holds() -> None:
     """The sealed seed world holds, but only the solvers can show it; with no time, the answer is UNKNOWN."""
     snapshot = seed(sealed=frozenset({"emergency"}))
-    assert private(snapshot, "orders", VPC, except_=("emergency",), any_principal=True).status == "holds"
-    result = private(snapshot, "orders", VPC, except_=("emergency",), any_principal=True, timeout=0.0)
+    assert private(snapshot, TABLE, VPC, except_=("emergency",), any_principal=True).status == "holds"
+    result = private(snapshot, TABLE, VPC, except_=("emergency",), any_principal=True, timeout=0.0)
     assert result.status == "unknown"
