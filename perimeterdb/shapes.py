@@ -222,6 +222,52 @@ _LEGACY_CONSTRAINTS: dict[tuple[str, str], dict[str, Any]] = {
     ("CreateGlobalSecondaryIndexAction", "KeySchema"): {"max": 2},
 }
 
+# The order in which DynamoDB lists an enum's values in "Member must satisfy enum value set: […]" (its own
+# order, not the model's), where it differs from the model; as DynamoDB answers and dynalite's suite pins.
+_DYNAMODB_ENUM_ORDER: dict[str, tuple[str, ...]] = {
+    "ScalarAttributeType": ("B", "N", "S"),
+    "Select": ("SPECIFIC_ATTRIBUTES", "COUNT", "ALL_ATTRIBUTES", "ALL_PROJECTED_ATTRIBUTES"),
+    "ReturnValue": ("ALL_NEW", "UPDATED_OLD", "ALL_OLD", "NONE", "UPDATED_NEW"),
+    "ConditionalOperator": ("OR", "AND"),
+    "ComparisonOperator": tuple(
+        "IN NULL BETWEEN LT NOT_CONTAINS EQ GT NOT_NULL NE LE BEGINS_WITH GE CONTAINS".split()
+    ),
+    "ProjectionType": ("ALL", "INCLUDE", "KEYS_ONLY"),
+}
+
+# Members DynamoDB's newer validation framework reports without their value and under their wire names
+# ("Value at 'Limit' failed to satisfy constraint: …"): (structure, member).
+_FRAMEWORK_FORM: frozenset[tuple[str, str]] = frozenset(
+    {("QueryInput", "Limit"), ("KeysAndAttributes", "Keys")}
+)
+
+# Inputs whose missing or empty member gets DynamoDB's own sentence before any other check.
+_REQUIRED_SENTENCES: dict[tuple[str, str], str] = {
+    ("BatchGetItemInput", "RequestItems"): "The requestItems parameter is required for BatchGetItem",
+    ("BatchWriteItemInput", "RequestItems"): "The requestItems parameter is required for BatchWriteItem",
+}
+
+
+def _enum_text(shape_name: str, shape: dict[str, Any], service: str) -> str:
+    order = _DYNAMODB_ENUM_ORDER.get(shape_name) if service == "dynamodb" else None
+    return ", ".join(order or shape["enum"])
+
+
+def _structures_text(values: list[Any], shape_name: str, shapes: dict[str, Any]) -> str:
+    """A list of structures as DynamoDB's Java front end prints it in a message:
+    ``[KeySchemaElement(attributeName=p, keyType=HASH), …]`` (members in model order, the ones set)."""
+    members = shapes[shape_name].get("members", {})
+    out = []
+    for value in values:
+        if not isinstance(value, dict):
+            out.append(_plain(value))
+            continue
+        fields = ", ".join(
+            f"{_lower_first(name)}={_plain(value[name])}" for name in members if value.get(name) is not None
+        )
+        out.append(f"{shape_name}({fields})")
+    return "'[" + ", ".join(out) + "]'"
+
 
 @cache
 def _structure_members(
@@ -252,15 +298,30 @@ class _ConstraintChecker:
         self.shapes = shapes
         self.problems: list[str] = []
         self.table_name_problems: list[str] = []
+        self.framework_path: str | None = None  # set while checking a member reported in the newer form
 
-    def fail(self, path: str, value: Any, constraint: str) -> None:
-        if len(self.problems) < _MAX_ERRORS:
+    def fail(self, path: str, value: Any, constraint: str, shape_name: str | None = None) -> None:
+        if len(self.problems) >= _MAX_ERRORS:
+            return
+        if self.framework_path is not None:
             self.problems.append(
-                f"Value {_value_text(value)} at '{path}' failed to satisfy constraint: {constraint}"
+                f"Value at '{self.framework_path}' failed to satisfy constraint: {constraint}"
             )
+            return
+        text = _value_text(value)
+        if shape_name is not None and isinstance(value, list):
+            member = self.shapes[shape_name].get("member", {}).get("shape")
+            if member is not None and self.shapes[member]["type"] == "structure":
+                text = _structures_text(value, member, self.shapes)
+        self.problems.append(f"Value {text} at '{path}' failed to satisfy constraint: {constraint}")
 
     def check_structure(
-        self, value: dict[str, Any], shape_name: str, prefix: str, skip: frozenset[str] = frozenset()
+        self,
+        value: dict[str, Any],
+        shape_name: str,
+        prefix: str,
+        skip: frozenset[str] = frozenset(),
+        raw_prefix: str = "",
     ) -> None:
         for name, lower, member_shape, required, legacy in _structure_members(self.service, shape_name):
             if name in skip:
@@ -275,19 +336,25 @@ class _ConstraintChecker:
                     self.fail(prefix + lower, None, "Member must not be null")
                 continue
             path = prefix + lower
-            self.check(member_value, member_shape, path)
+            if (shape_name, name) in _FRAMEWORK_FORM:
+                self.framework_path = raw_prefix + name
+            self.check(member_value, member_shape, path, raw_prefix + name)
+            self.framework_path = None
             if "max" in legacy and isinstance(member_value, list) and len(member_value) > legacy["max"]:
                 self.fail(
-                    path, member_value, f"Member must have length less than or equal to {legacy['max']}"
+                    path,
+                    member_value,
+                    f"Member must have length less than or equal to {legacy['max']}",
+                    member_shape,
                 )
 
-    def check(self, value: Any, shape_name: str, path: str) -> None:
+    def check(self, value: Any, shape_name: str, path: str, raw_path: str = "") -> None:
         shape = self.shapes[shape_name]
         kind = shape["type"]
         if kind == "structure":
             if shape_name == "AttributeValue":
                 return  # attribute values are validated by dynamodb/values.py with DynamoDB's own messages
-            self.check_structure(value, shape_name, path + ".")
+            self.check_structure(value, shape_name, path + ".", raw_prefix=raw_path + ".")
             return
         if kind in ("string", "list", "map", "blob"):
             length = len(value)
@@ -297,7 +364,11 @@ class _ConstraintChecker:
                 self.fail(path, value, f"Member must have length less than or equal to {shape['max']}")
         if kind == "string":
             if "enum" in shape and value not in shape["enum"]:
-                self.fail(path, value, f"Member must satisfy enum value set: [{', '.join(shape['enum'])}]")
+                self.fail(
+                    path,
+                    value,
+                    f"Member must satisfy enum value set: [{_enum_text(shape_name, shape, self.service)}]",
+                )
             pattern = shape.get("pattern")
             if pattern and not _pattern(pattern).fullmatch(value):
                 self.fail(path, value, f"Member must satisfy regular expression pattern: {pattern}")
@@ -312,11 +383,11 @@ class _ConstraintChecker:
                 if item is None:
                     self.fail(f"{path}.{i}.member", None, "Member must not be null")
                     continue
-                self.check(item, member, f"{path}.{i}.member")
+                self.check(item, member, f"{path}.{i}.member", f"{raw_path}.{i}.member")
         elif kind == "map":
-            self._check_map(value, shape, path)
+            self._check_map(value, shape, path, raw_path)
 
-    def _check_map(self, value: dict[str, Any], shape: dict[str, Any], path: str) -> None:
+    def _check_map(self, value: dict[str, Any], shape: dict[str, Any], path: str, raw_path: str = "") -> None:
         """Map keys and values are reported at the map, listing all of their constraints, as AWS does:
         "Map value must satisfy constraint: [Member must have length less than or equal to 25, …]"."""
         key_shape = self.shapes[shape["key"]["shape"]]
@@ -341,7 +412,7 @@ class _ConstraintChecker:
             return
         for key, item in value.items():
             if item is not None and value_shape["type"] in ("structure", "list", "map"):
-                self.check(item, value_name, f"{path}.{key}.member")
+                self.check(item, value_name, f"{path}.{key}.member", f"{raw_path}.{key}.member")
 
 
 _ATTRIBUTE_SHAPES = frozenset({"AttributeName", "AttributeValue"})
@@ -380,29 +451,41 @@ def _pattern(pattern: str) -> re.Pattern[str]:
         return re.compile(".*", re.DOTALL)
 
 
-def _check_table_name(body: dict[str, Any], input_shape: dict[str, Any]) -> list[str]:
+# The item operations, which report a missing table name as "Value null at 'tableName' …" with the other
+# problems; the table operations answer "The parameter 'TableName' is required …" alone.
+_ITEM_INPUTS = frozenset(
+    {"GetItemInput", "PutItemInput", "UpdateItemInput", "DeleteItemInput", "QueryInput", "ScanInput"}
+)
+
+
+def _check_table_name(body: dict[str, Any], input_name: str, input_shape: dict[str, Any]) -> list[str]:
     """DynamoDB's own checks of a table name (or ARN), which run before the generic constraints."""
     if "TableName" not in input_shape.get("members", {}):
         return []
     name = body.get("TableName")
     if name is None:
+        if input_name in _ITEM_INPUTS:  # the item operations report it among the other members
+            return ["Value null at 'tableName' failed to satisfy constraint: Member must not be null"]
         if "TableName" in input_shape.get("required", ()):
             raise errors.validation(
-                "The paramater 'tableName' is required but was not present in the request"
+                "The parameter 'TableName' is required but was not present in the request"
             )
         return []
+    prefix = f"Value '{name}' at 'tableName' failed to satisfy constraint: "
+    if name == "":
+        return [prefix + "Member must have length greater than or equal to 1"]
     if name.startswith("arn:"):
+        if len(name) > 1024:
+            return [prefix + "Member must have length less than or equal to 1024"]
         return []
-    if not 3 <= len(name) <= 255:
-        raise errors.validation(
-            "TableName must be at least 3 characters long and at most 255 characters long"
-        )
+    problems = []
     if not re.fullmatch(r"[a-zA-Z0-9_.-]+", name):
-        return [
-            f"Value '{name}' at 'tableName' failed to satisfy constraint: "
-            "Member must satisfy regular expression pattern: [a-zA-Z0-9_.-]+"
-        ]
-    return []
+        problems.append(prefix + "Member must satisfy regular expression pattern: [a-zA-Z0-9_.-]+")
+    if len(name) < 3:
+        problems.append(prefix + "Member must have length greater than or equal to 3")
+    elif len(name) > 255:
+        problems.append(prefix + "Member must have length less than or equal to 255")
+    return problems
 
 
 _SCALAR_TYPES = frozenset({"string", "boolean", "integer", "long", "double", "float"})
@@ -481,7 +564,10 @@ def validate_request(service: str, operation: str, body: Any) -> dict[str, Any]:
 def _check(service: str, shapes: dict[str, Any], input_name: str, body: dict[str, Any]) -> None:
     _TypeChecker(shapes).check(body, input_name)
     input_shape = shapes[input_name]
-    problems = _check_table_name(body, input_shape) if service == "dynamodb" else []
+    for (structure, member), sentence in _REQUIRED_SENTENCES.items():
+        if structure == input_name and not body.get(member):
+            raise errors.validation(sentence)
+    problems = _check_table_name(body, input_name, input_shape) if service == "dynamodb" else []
     checker = _ConstraintChecker(shapes, service)
     checker.table_name_problems = problems
     skip = frozenset({"TableName"}) if service == "dynamodb" else frozenset()

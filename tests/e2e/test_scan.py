@@ -70,7 +70,7 @@ def test_parallel_scan_covers_every_item_exactly_once(ddb: Any, hash_table: str)
     [
         (
             {"Segment": 1},
-            "The TotalSegments parameter is required but was not present in the request when parameter Segment is "
+            "The TotalSegments parameter is required but was not present in the request when Segment parameter is "
             "present",
         ),
         (

@@ -64,7 +64,8 @@ def test_duplicate_table(ddb: Any, hash_table: str) -> None:
                 "KeySchema": SCHEMA,
                 "BillingMode": "PAY_PER_REQUEST",
             },
-            "TableName must be at least 3 characters long and at most 255 characters long",
+            "1 validation error detected: Value 'ab' at 'tableName' failed to satisfy constraint: "
+            "Member must have length greater than or equal to 3",
         ),
         (
             {

@@ -43,7 +43,7 @@ def check_segments(body: dict[str, Any]) -> tuple[int, int] | None:
     segment, total = body.get("Segment"), body.get("TotalSegments")
     if segment is not None and total is None:
         raise errors.validation(
-            "The TotalSegments parameter is required but was not present in the request when parameter Segment "
+            "The TotalSegments parameter is required but was not present in the request when Segment parameter "
             "is present"
         )
     if total is not None and segment is None:

@@ -1,0 +1,189 @@
+"""Issue 17's "exact conformance" list, item by item, against the real server with boto3: DynamoDB's
+messages and behaviour as the suites written against real DynamoDB (dynalite, Alternator, moto's
+aws_verified tests, the conformance suite) pin them."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from botocore.config import Config
+from botocore.exceptions import ClientError
+
+from tests.support.server import ServerProcess
+
+
+@pytest.fixture(scope="module")
+def raw(server: ServerProcess) -> Any:
+    """A client that sends what it is given (no client-side validation), as the conformance suites do."""
+    return server.client("dynamodb", config=Config(parameter_validation=False, retries={"max_attempts": 1}))
+
+
+def _error(exc: pytest.ExceptionInfo[ClientError]) -> tuple[str, str]:
+    err = exc.value.response["Error"]
+    return err["Code"], err["Message"]
+
+
+def _fails(call: Any, **kwargs: Any) -> tuple[str, str]:
+    with pytest.raises(ClientError) as exc:
+        call(**kwargs)
+    return _error(exc)
+
+
+@pytest.fixture(scope="module")
+def gsi_table(raw: Any) -> Iterator[str]:
+    name = "c17-" + uuid.uuid4().hex[:10]
+    raw.create_table(
+        TableName=name,
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+        AttributeDefinitions=[
+            {"AttributeName": "pk", "AttributeType": "S"},
+            {"AttributeName": "g", "AttributeType": "S"},
+            {"AttributeName": "r", "AttributeType": "S"},
+        ],
+        BillingMode="PAY_PER_REQUEST",
+        GlobalSecondaryIndexes=[
+            {
+                "IndexName": "by-g",
+                "KeySchema": [
+                    {"AttributeName": "g", "KeyType": "HASH"},
+                    {"AttributeName": "r", "KeyType": "RANGE"},
+                ],
+                "Projection": {"ProjectionType": "ALL"},
+            }
+        ],
+    )
+    yield name
+    raw.delete_table(TableName=name)
+
+
+# --- Messages ---------------------------------------------------------------------------------------------
+
+INVALID = "1 validation error detected: "
+
+
+@pytest.mark.parametrize(
+    ("name", "constraint"),
+    [
+        ("", "Member must have length greater than or equal to 1"),
+        ("ab", "Member must have length greater than or equal to 3"),
+        ("a" * 256, "Member must have length less than or equal to 255"),
+    ],
+)
+def test_table_name_length_is_a_validation_error(raw: Any, name: str, constraint: str) -> None:
+    for call, kwargs in (
+        (raw.describe_table, {}),
+        (raw.put_item, {"Item": {"pk": {"S": "x"}}}),
+        (raw.get_item, {"Key": {"pk": {"S": "x"}}}),
+    ):
+        assert _fails(call, TableName=name, **kwargs) == (
+            "ValidationException",
+            f"{INVALID}Value '{name}' at 'tableName' failed to satisfy constraint: {constraint}",
+        )
+
+
+def test_missing_table_name(raw: Any) -> None:
+    assert _fails(raw.describe_table) == (
+        "ValidationException",
+        "The parameter 'TableName' is required but was not present in the request",
+    )
+    assert _fails(raw.put_item, Item={"pk": {"S": "x"}}) == (
+        "ValidationException",
+        f"{INVALID}Value null at 'tableName' failed to satisfy constraint: Member must not be null",
+    )
+
+
+def test_batch_get_item_empty_request_items(raw: Any) -> None:
+    assert _fails(raw.batch_get_item, RequestItems={}) == (
+        "ValidationException",
+        "The requestItems parameter is required for BatchGetItem",
+    )
+    assert _fails(raw.batch_write_item, RequestItems={}) == (
+        "ValidationException",
+        "The requestItems parameter is required for BatchWriteItem",
+    )
+
+
+def test_batch_get_item_over_100_keys(raw: Any, gsi_table: str) -> None:
+    keys = [{"pk": {"S": str(i)}} for i in range(101)]
+    assert _fails(raw.batch_get_item, RequestItems={gsi_table: {"Keys": keys}}) == (
+        "ValidationException",
+        f"{INVALID}Value at 'RequestItems.{gsi_table}.member.Keys' failed to satisfy constraint: "
+        "Member must have length less than or equal to 100",
+    )
+
+
+def test_query_limit_zero(raw: Any, gsi_table: str) -> None:
+    assert _fails(
+        raw.query,
+        TableName=gsi_table,
+        KeyConditionExpression="pk = :v",
+        ExpressionAttributeValues={":v": {"S": "x"}},
+        Limit=0,
+    ) == (
+        "ValidationException",
+        f"{INVALID}Value at 'Limit' failed to satisfy constraint: Member must have value greater than or equal to 1",
+    )
+    # Scan keeps the older form, with the value.
+    assert _fails(raw.scan, TableName=gsi_table, Limit=0) == (
+        "ValidationException",
+        f"{INVALID}Value '0' at 'limit' failed to satisfy constraint: Member must have value greater than or equal to 1",
+    )
+
+
+def test_enums_are_listed_in_dynamodb_order(raw: Any, gsi_table: str) -> None:
+    assert _fails(
+        raw.create_table,
+        TableName="c17-enum",
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "X"}],
+        BillingMode="PAY_PER_REQUEST",
+    ) == (
+        "ValidationException",
+        f"{INVALID}Value 'X' at 'attributeDefinitions.1.member.attributeType' failed to satisfy constraint: "
+        "Member must satisfy enum value set: [B, N, S]",
+    )
+    assert _fails(raw.scan, TableName=gsi_table, Select="X") == (
+        "ValidationException",
+        f"{INVALID}Value 'X' at 'select' failed to satisfy constraint: "
+        "Member must satisfy enum value set: [SPECIFIC_ATTRIBUTES, COUNT, ALL_ATTRIBUTES, ALL_PROJECTED_ATTRIBUTES]",
+    )
+    assert _fails(raw.scan, TableName=gsi_table, ConditionalOperator="XOR") == (
+        "ValidationException",
+        f"{INVALID}Value 'XOR' at 'conditionalOperator' failed to satisfy constraint: "
+        "Member must satisfy enum value set: [OR, AND]",
+    )
+    assert _fails(raw.scan, TableName=gsi_table, ReturnConsumedCapacity="X") == (
+        "ValidationException",
+        f"{INVALID}Value 'X' at 'returnConsumedCapacity' failed to satisfy constraint: "
+        "Member must satisfy enum value set: [INDEXES, TOTAL, NONE]",
+    )
+
+
+def test_segment_without_total_segments(raw: Any, gsi_table: str) -> None:
+    assert _fails(raw.scan, TableName=gsi_table, Segment=1) == (
+        "ValidationException",
+        "The TotalSegments parameter is required but was not present in the request when Segment parameter is "
+        "present",
+    )
+
+
+def test_key_schema_over_two_elements_names_its_elements(raw: Any) -> None:
+    assert _fails(
+        raw.create_table,
+        TableName="c17-" + uuid.uuid4().hex[:10],
+        KeySchema=[
+            {"AttributeName": "pk", "KeyType": "HASH"},
+            {"AttributeName": "sk", "KeyType": "RANGE"},
+            {"AttributeName": "extra", "KeyType": "RANGE"},
+        ],
+        AttributeDefinitions=[{"AttributeName": n, "AttributeType": "S"} for n in ("pk", "sk", "extra")],
+        BillingMode="PAY_PER_REQUEST",
+    ) == (
+        "ValidationException",
+        f"{INVALID}Value '[KeySchemaElement(attributeName=pk, keyType=HASH), "
+        "KeySchemaElement(attributeName=sk, keyType=RANGE), KeySchemaElement(attributeName=extra, keyType=RANGE)]' "
+        "at 'keySchema' failed to satisfy constraint: Member must have length less than or equal to 2",
+    )
