@@ -397,9 +397,16 @@ class _ConstraintChecker:
             for key, item in value.items():
                 if item is None:
                     self.fail(f"{path}.{key}.member", None, "Member must not be null")
-        if shape["key"]["shape"] in _ATTRIBUTE_SHAPES or value_name in _ATTRIBUTE_SHAPES:
+        if value_name in _ATTRIBUTE_SHAPES:
             # Items, keys and expression names: DynamoDB checks attribute names and values itself, with
             # its own messages ("Attribute name is too large, …"), in dynamodb/values.py and expressions/.
+            return
+        if shape["key"]["shape"] in _ATTRIBUTE_SHAPES:
+            # Structures under attribute names (AttributeUpdates, Expected, KeyConditions, Query/ScanFilter):
+            # the names are DynamoDB's to check, the structures' members (Action, ComparisonOperator…) ours.
+            for key, item in value.items():
+                if isinstance(item, dict) and value_shape["type"] == "structure":
+                    self.check(item, value_name, f"{path}.{key}.member", f"{raw_path}.{key}.member")
             return
         if any(not _satisfies(key, key_shape) for key in value):
             self.fail(

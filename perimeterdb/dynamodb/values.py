@@ -191,8 +191,9 @@ def _validate_typed(kind: str, raw: object, depth: int) -> Any:
     if kind == "BOOL":
         return _check_bool(raw)
     if kind == "NULL":
-        _check_bool(raw)
-        return True  # DynamoDB accepts NULL: false and stores NULL: true
+        if not _check_bool(raw):
+            raise validation(INVALID + "Null attribute value types must have the value of true")
+        return True
     if kind == "SS":
         members = [_check_string(m) for m in _check_list(raw)]
         if not members:

@@ -173,7 +173,7 @@ def test_wrong_json_types_are_serialization_errors(value: dict[str, Any]) -> Non
 
 
 def test_validate_normalizes_nested_numbers_and_null() -> None:
-    raw = {"M": {"n": {"N": "1.50"}, "l": {"L": [{"NS": ["01", "2e1"]}, {"NULL": False}]}}}
+    raw = {"M": {"n": {"N": "1.50"}, "l": {"L": [{"NS": ["01", "2e1"]}, {"NULL": "TRUE"}]}}}
     assert values.validate_attribute_value(raw) == {
         "M": {"n": {"N": "1.5"}, "l": {"L": [{"NS": ["1", "20"]}, {"NULL": True}]}}
     }

@@ -187,3 +187,46 @@ def test_key_schema_over_two_elements_names_its_elements(raw: Any) -> None:
         "KeySchemaElement(attributeName=sk, keyType=RANGE), KeySchemaElement(attributeName=extra, keyType=RANGE)]' "
         "at 'keySchema' failed to satisfy constraint: Member must have length less than or equal to 2",
     )
+
+
+# --- Validation that was missing -------------------------------------------------------------------------
+
+
+def test_null_false_is_refused(raw: Any, gsi_table: str) -> None:
+    message = (
+        "One or more parameter values were invalid: Null attribute value types must have the value of true"
+    )
+    assert _fails(raw.put_item, TableName=gsi_table, Item={"pk": {"S": "n"}, "a": {"NULL": False}}) == (
+        "ValidationException",
+        message,
+    )
+    assert "Item" not in raw.get_item(TableName=gsi_table, Key={"pk": {"S": "n"}}, ConsistentRead=True)
+    raw.put_item(TableName=gsi_table, Item={"pk": {"S": "n"}, "a": {"NULL": True}})
+
+
+def test_attribute_updates_action_is_checked(raw: Any, gsi_table: str) -> None:
+    assert _fails(
+        raw.update_item,
+        TableName=gsi_table,
+        Key={"pk": {"S": "u"}},
+        AttributeUpdates={"x": {"Action": "FOO", "Value": {"S": "1"}}},
+    ) == (
+        "ValidationException",
+        f"{INVALID}Value 'FOO' at 'attributeUpdates.x.member.action' failed to satisfy constraint: "
+        "Member must satisfy enum value set: [ADD, PUT, DELETE]",
+    )
+    assert "Item" not in raw.get_item(TableName=gsi_table, Key={"pk": {"S": "u"}}, ConsistentRead=True)
+
+
+def test_expected_comparison_operator_is_checked(raw: Any, gsi_table: str) -> None:
+    assert _fails(
+        raw.put_item,
+        TableName=gsi_table,
+        Item={"pk": {"S": "e"}},
+        Expected={"x": {"ComparisonOperator": "FOO", "AttributeValueList": [{"S": "a"}]}},
+    ) == (
+        "ValidationException",
+        f"{INVALID}Value 'FOO' at 'expected.x.member.comparisonOperator' failed to satisfy constraint: "
+        "Member must satisfy enum value set: "
+        "[IN, NULL, BETWEEN, LT, NOT_CONTAINS, EQ, GT, NOT_NULL, NE, LE, BEGINS_WITH, GE, CONTAINS]",
+    )
