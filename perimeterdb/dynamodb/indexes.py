@@ -32,6 +32,7 @@ import orjson
 
 from perimeterdb import errors
 from perimeterdb.dynamodb.catalog import KeyAttr, Table
+from perimeterdb.dynamodb.values import key_piece_fits
 from perimeterdb.storage.engine import Decision, Delete, KeyRange, Put, RowChange, RowKey
 from perimeterdb.storage.keys import encode_key_value, partition_hash
 
@@ -156,6 +157,8 @@ def index_entry(table: Table, index: Index, item: Mapping[str, Any] | None) -> I
         value = item.get(attr.name)
         if value is None or attr.type not in value:
             return None
+        if not key_piece_fits(attr.type, value[attr.type], attr is index.hash_key):
+            return None  # an empty or oversized key value (written before the index existed) is not indexed
     names = projected_names(table, index)
     if names is None:
         return dict(item)

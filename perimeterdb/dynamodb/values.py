@@ -414,6 +414,26 @@ def _check_key_piece(name: str, kind: str, raw: Any, is_hash: bool) -> None:
         size = len(b64decode(raw))
     else:
         return
+    _check_key_size(kind, raw, is_hash, size)
+
+
+def key_piece_fits(kind: str, raw: Any, is_hash: bool) -> bool:
+    """Whether a key value (S, N or B) is one DynamoDB can store as a key: not empty, within the size limit."""
+    if kind == "N":
+        return True
+    if raw == "":
+        return False
+    if kind == "S" and len(raw) * 4 <= MAX_RANGE_KEY_SIZE:
+        return True
+    size = len(raw.encode("utf-8")) if kind == "S" else len(b64decode(raw))
+    return size <= (MAX_HASH_KEY_SIZE if is_hash else MAX_RANGE_KEY_SIZE)
+
+
+def _check_key_size(kind: str, raw: Any, is_hash: bool, size: int | None = None) -> None:
+    if size is None:
+        if kind == "S" and len(raw) * 4 <= MAX_RANGE_KEY_SIZE:  # (UTF-8 is at most 4 bytes a character)
+            return
+        size = len(raw.encode("utf-8")) if kind == "S" else len(b64decode(raw))
     if is_hash and size > MAX_HASH_KEY_SIZE:
         raise validation(INVALID + "Size of hashkey has exceeded the maximum size limit of2048 bytes")
     if not is_hash and size > MAX_RANGE_KEY_SIZE:
@@ -470,7 +490,7 @@ def validate_index_keys(
     (the item is simply not indexed); present ones must have the declared type and not be empty.
     """
     for index_name, attributes in indexes:
-        for name, kind in attributes:
+        for position, (name, kind) in enumerate(attributes):
             value = item.get(name)
             if value is None:
                 continue
@@ -485,6 +505,8 @@ def validate_index_keys(
                     "not supported. The AttributeValue for a key attribute cannot contain an empty "
                     f"{'string' if kind == 'S' else 'binary'} value. IndexName: {index_name}, IndexKey: {name}"
                 )
+            if kind != "N":  # an index key is held to the table's key limits (KeySchema lists HASH first)
+                _check_key_size(kind, value[kind], position == 0)
 
 
 def key_of(item: Mapping[str, Mapping[str, Any]], key_schema: Sequence[Mapping[str, str]]) -> dict[str, Any]:

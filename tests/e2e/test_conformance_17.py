@@ -4,6 +4,7 @@ aws_verified tests, the conformance suite) pin them."""
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -230,3 +231,78 @@ def test_expected_comparison_operator_is_checked(raw: Any, gsi_table: str) -> No
         "Member must satisfy enum value set: "
         "[IN, NULL, BETWEEN, LT, NOT_CONTAINS, EQ, GT, NOT_NULL, NE, LE, BEGINS_WITH, GE, CONTAINS]",
     )
+
+
+def test_index_key_values_are_held_to_key_limits(raw: Any, gsi_table: str) -> None:
+    hash_message = "One or more parameter values were invalid: Size of hashkey has exceeded the maximum size limit of2048 bytes"
+    range_message = (
+        "One or more parameter values were invalid: Aggregated size of all range keys has exceeded the size limit "
+        "of 1024 bytes"
+    )
+    item = {"pk": {"S": "big"}, "r": {"S": "r"}}
+    assert _fails(raw.put_item, TableName=gsi_table, Item={**item, "g": {"S": "é" * 1025}}) == (
+        "ValidationException",
+        hash_message,
+    )
+    assert _fails(
+        raw.put_item, TableName=gsi_table, Item={**item, "g": {"S": "g"}, "r": {"S": "x" * 1025}}
+    ) == (
+        "ValidationException",
+        range_message,
+    )
+    assert _fails(
+        raw.update_item,
+        TableName=gsi_table,
+        Key={"pk": {"S": "big"}},
+        UpdateExpression="SET g = :g",
+        ExpressionAttributeValues={":g": {"S": "x" * 2049}},
+    ) == ("ValidationException", hash_message)
+    assert "Item" not in raw.get_item(TableName=gsi_table, Key={"pk": {"S": "big"}}, ConsistentRead=True)
+    # At the limits, the item is written and indexed.
+    raw.put_item(
+        TableName=gsi_table, Item={"pk": {"S": "big"}, "g": {"S": "x" * 2048}, "r": {"S": "y" * 1024}}
+    )
+    found = raw.query(
+        TableName=gsi_table,
+        IndexName="by-g",
+        KeyConditionExpression="g = :g",
+        ExpressionAttributeValues={":g": {"S": "x" * 2048}},
+    )
+    assert [i["pk"]["S"] for i in found["Items"]] == ["big"]
+
+
+def test_backfill_skips_items_whose_index_key_is_empty_or_too_large(raw: Any) -> None:
+    name = "c17-" + uuid.uuid4().hex[:10]
+    raw.create_table(
+        TableName=name,
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    try:
+        raw.put_item(TableName=name, Item={"pk": {"S": "good"}, "g": {"S": "v"}})
+        raw.put_item(TableName=name, Item={"pk": {"S": "empty"}, "g": {"S": ""}})
+        raw.put_item(TableName=name, Item={"pk": {"S": "large"}, "g": {"S": "v" * 2049}})
+        raw.update_table(
+            TableName=name,
+            AttributeDefinitions=[{"AttributeName": "g", "AttributeType": "S"}],
+            GlobalSecondaryIndexUpdates=[
+                {
+                    "Create": {
+                        "IndexName": "by-g",
+                        "KeySchema": [{"AttributeName": "g", "KeyType": "HASH"}],
+                        "Projection": {"ProjectionType": "KEYS_ONLY"},
+                    }
+                }
+            ],
+        )
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            index = raw.describe_table(TableName=name)["Table"]["GlobalSecondaryIndexes"][0]
+            if index["IndexStatus"] == "ACTIVE":
+                break
+            time.sleep(0.1)
+        scanned = raw.scan(TableName=name, IndexName="by-g")
+        assert [i["pk"]["S"] for i in scanned["Items"]] == ["good"]
+    finally:
+        raw.delete_table(TableName=name)
