@@ -40,6 +40,7 @@ from perimeterdb.organizations.http import TARGET_PREFIX, handle_organizations
 from perimeterdb.server import content_encoding, query_protocol, targets, wire
 from perimeterdb.server.network import NetworkOrigin, refuse
 from perimeterdb.shapes import validate_request
+from perimeterdb.world.regions import check_region
 
 if TYPE_CHECKING:
     from perimeterdb.server.runtime import Runtime
@@ -156,6 +157,7 @@ async def handle_dynamodb(
         )
         verified = await sigv4_verify.authenticate(parts, rt.identities.credential, service="dynamodb")
         principal = verified.credential.principal
+        await check_region(rt.engine, verified.region)  # the world's regions: (world/regions.py)
         if encoded:
             try:
                 raw = _decode_body(req, rt.settings.limits.max_decoded_bytes)

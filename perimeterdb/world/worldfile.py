@@ -25,7 +25,7 @@ import yaml
 
 from perimeterdb.organizations.state import FULL_ACCESS, RCP, SCP, OrgState, new_document
 from perimeterdb.policy import PolicyKind
-from perimeterdb.world import breakglass, holes, sealed, worldcheck
+from perimeterdb.world import breakglass, holes, regions, sealed, worldcheck
 from perimeterdb.world.identities import ACCOUNTS, global_key
 from perimeterdb.world.network import (
     Endpoint,
@@ -329,6 +329,8 @@ async def apply_world(rt: Any, world: World) -> list[str]:
     network = _network(world, ids)
     if network.to_json() != (await load_network(rt.engine)).to_json() and await save_network(rt.engine, network):
         report.append(f"network: {len(network.vpcs)} VPC(s), {len(network.endpoints)} endpoint(s)")
+    if world.data.get("regions") and await regions.save_regions(rt.engine, world.data["regions"]):
+        report.append(f"regions: {', '.join(world.data['regions'])} (requests signed for others are refused)")
     glass = world.data.get("break_glass")
     if glass is not None and await breakglass.save_settings(rt.engine, glass):
         report.append("break-glass settings updated")
