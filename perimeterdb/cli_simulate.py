@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import json
 import re
 import sys
@@ -85,27 +86,77 @@ def parse_context(pairs: list[str]) -> dict[str, object | None]:
     return out
 
 
+class _NoHostAddresses:
+    """The simulated client is where --from-ip says, never a process on the simulating machine."""
+
+    version = 0
+
+    def __contains__(self, _address: object) -> bool:
+        return False
+
+
+async def endpoint_origin(runtime: Any, vpce_id: str, from_ip: str | None) -> NetworkOrigin:
+    """The origin of a request reaching endpoint ``vpce_id`` from ``from_ip`` (default: the first address
+    of its VPC), derived by the server's own resolver (server/network.py), endpoint policy included."""
+    import ipaddress
+
+    from perimeterdb.server.network import OriginResolver
+    from perimeterdb.world.network import load_network
+
+    network = await load_network(runtime.engine)
+    endpoint = next((e for e in network.endpoints if e.id == vpce_id), None)
+    if endpoint is None:
+        known = ", ".join(e.id for e in network.endpoints) or "none"
+        raise SimulationError(f"no VPC endpoint {vpce_id} in this world (endpoints: {known})")
+    vpc = network.vpc(endpoint.vpc_id)
+    if from_ip is None:
+        if vpc is None:
+            raise SimulationError(f"endpoint {vpce_id} belongs to no VPC")
+        from_ip = str(next(ipaddress.ip_network(vpc.cidr_blocks[0], strict=False).hosts()))
+    org_of: dict[str, tuple[str, tuple[str, ...]]] = {}
+    view = getattr(runtime.authorizer, "organizations", None)
+    if vpc is not None and view is not None:
+        placement = await view.placement(vpc.account)
+        if placement is not None:
+            org_of[vpc.account] = (placement.org_id, placement.org_paths)
+    resolver = OriginResolver(network, org_of, host=_NoHostAddresses())  # type: ignore[arg-type]
+    listen = endpoint.listen
+    return resolver._resolve(from_ip, listen.host, listen.port, listen.tls is not None)
+
+
 async def simulate(
-    data_dir: Path, principal_arn: str, action: str, resource: str, context: dict[str, Any]
+    data_dir: Path, principal_arn: str, action: str, resource: str, context: dict[str, Any], *,
+    via_endpoint: str | None = None, from_ip: str | None = None, session_policy: str | None = None,
 ) -> dict[str, Any]:
     from perimeterdb.server.runtime import open_runtime
 
     runtime = open_runtime(Settings(data_dir=data_dir, durability="normal"))
     try:
         principal = await principal_from_arn(runtime.identities, principal_arn)
+        if session_policy is not None:
+            if principal.kind != "AssumedRole":
+                raise SimulationError("--session-policy applies to a role session: name a role or a session")
+            principal = dataclasses.replace(principal, session_policies=(session_policy,))
         lowered = {k.lower(): k for k in context}
         vpce = context.get(lowered.get("aws:sourcevpce", ""))
-        source_ip = context.get(lowered.get("aws:sourceip", "")) or context.get(
+        source_ip = from_ip or context.get(lowered.get("aws:sourceip", "")) or context.get(
             lowered.get("aws:vpcsourceip", "")
         )
-        origin = NetworkOrigin(
-            source_ip=str(source_ip or "127.0.0.1"),
-            local_ip="127.0.0.1",
-            local_port=0,
-            secure=str(context.get(lowered.get("aws:securetransport", ""), "false")).lower() == "true",
-            vpc_id=str(context[lowered["aws:sourcevpc"]]) if "aws:sourcevpc" in lowered else None,
-            vpce_id=str(vpce) if vpce else None,
-        )
+        if via_endpoint is not None:
+            origin = await endpoint_origin(runtime, via_endpoint, from_ip)
+            if origin.refused:
+                return {"decision": "Refused", "principal": principal.arn, "action": action, "resource": resource,
+                        "determining": [], "errors": [],
+                        "message": f"the server refuses the connection before any policy: {origin.refused}"}
+        else:
+            origin = NetworkOrigin(
+                source_ip=str(source_ip or "127.0.0.1"),
+                local_ip="127.0.0.1",
+                local_port=0,
+                secure=str(context.get(lowered.get("aws:securetransport", ""), "false")).lower() == "true",
+                vpc_id=str(context[lowered["aws:sourcevpc"]]) if "aws:sourcevpc" in lowered else None,
+                vpce_id=str(vpce) if vpce else None,
+            )
         region = str(context.get(lowered.get("aws:requestedregion", ""), "us-east-1"))
         ctx, response = await runtime.authorizer.decide(
             principal, action, resource, origin, region, extra_keys=context
@@ -189,19 +240,48 @@ def add_parser(commands: Any) -> None:
     p.add_argument(
         "--principal", required=True, help="the caller's ARN (user, role, assumed-role session, root)"
     )
-    p.add_argument("--action", required=True, help="e.g. dynamodb:GetItem")
+    p.add_argument("--action", required=True, action="append",
+                   help="e.g. dynamodb:GetItem; repeat it, or separate actions with commas, to decide several")
     p.add_argument(
         "--resource", required=True, help="e.g. arn:aws:dynamodb:us-east-1:111122223333:table/orders"
     )
     p.add_argument(
         "--context", action="append", default=[], metavar="KEY=VALUE", help="condition key override"
     )
+    p.add_argument("--via-endpoint", metavar="VPCE_ID",
+                   help="the request reaches this VPC endpoint (its policy applies), from --from-ip or the VPC")
+    p.add_argument("--from-ip", metavar="IP", help="the client's address (aws:SourceIp, or aws:VpcSourceIp "
+                                                   "through --via-endpoint)")
+    p.add_argument("--session-policy", metavar="JSON|@FILE",
+                   help="a session policy passed to AssumeRole (the principal must be a role or session)")
     p.add_argument("--json", action="store_true", help="print JSON for machines")
 
 
+def _session_policy(text: str | None) -> str | None:
+    if text is None:
+        return None
+    from perimeterdb.policy import PolicyKind, PolicyParseError
+    from perimeterdb.policy.stored import check_policy
+
+    document = Path(text[1:]).read_text() if text.startswith("@") else text
+    try:
+        check_policy(document, PolicyKind.SESSION)
+    except (PolicyParseError, ValueError) as exc:
+        raise SimulationError(f"--session-policy: invalid session policy: {exc}") from None
+    return document
+
+
 def run(args: argparse.Namespace) -> int:
+    from perimeterdb.simulate_catalog import action_warning, key_warning
+
+    actions = [a.strip() for item in args.action for a in item.split(",") if a.strip()]
+    warnings = [w for w in (action_warning(a) for a in actions) if w]
+    warnings += [w for w in (key_warning(k) for k in (kv.partition("=")[0] for kv in args.context)) if w]
+    for warning in warnings:
+        print(f"perimeterdb simulate: warning: {warning}", file=sys.stderr)
     try:
         context = parse_context(args.context)
+        session_policy = _session_policy(args.session_policy)
         data_dir = Path(args.data_dir)
         scratch = None
         if args.world:
@@ -210,32 +290,51 @@ def run(args: argparse.Namespace) -> int:
             _apply_world(Path(args.world), data_dir)
         elif not (data_dir / "perimeterdb.sqlite3").exists():
             raise SimulationError(f"no perimeterdb data in {data_dir}")
-        result = asyncio.run(simulate(data_dir, args.principal, args.action, args.resource, context))
-    except SimulationError as exc:
+        results = [asyncio.run(simulate(data_dir, args.principal, action, args.resource, context,
+                                        via_endpoint=args.via_endpoint, from_ip=args.from_ip,
+                                        session_policy=session_policy))
+                   for action in actions]
+    except (SimulationError, OSError) as exc:
         print(f"perimeterdb simulate: {exc}", file=sys.stderr)
         return 2
+    for result in results:
+        result["warnings"] = [w for w in warnings if w.startswith(result["action"])]
     if args.json:
-        print(json.dumps(result, indent=2))
+        print(json.dumps(results[0] if len(results) == 1 else results, indent=2))
     else:
-        print(f"{result['decision']}: {result['principal']} -> {result['action']} on {result['resource']}")
-        for s in result["determining"]:
-            sid = f" sid={s['sid']}" if s["sid"] else ""
-            print(f"  because of {s['kind']} policy {s['policy']}{sid} (statement {s['index']})")
-        for error in result["errors"]:
-            print(f"  evaluation error: {error}")
-        if "message" in result:
-            print(f"  AWS would say: {result['message']}")
-        exception = result.get("perimeter_exception")
-        if exception is not None:
-            names = ", ".join(f"{s['kind']} {s['policy']}" + (f" sid={s['sid']}" if s["sid"] else "")
-                              for s in exception["statements"])
-            if exception["hole"]:
-                print(f"  HOLE IN THE PERIMETER: allowed only through the aws:PrincipalArn exception of {names}; "
-                      f"{exception['principal_arn']} is not a sealed break-glass role")
-            else:
-                print(f"  allowed through the break-glass exception of {names} "
-                      f"(sealed break-glass role {exception['principal_arn']})")
-    return 0 if result["decision"] == "Allow" else 1
+        for result in results:
+            _print(result)
+    return 0 if all(r["decision"] == "Allow" for r in results) else 1
+
+
+_DECISIONS = {"Allow": "allowed", "ExplicitDeny": "explicitDeny", "ImplicitDeny": "implicitDeny",
+              "Refused": "refused (network)"}
+
+
+def _print(result: dict[str, Any]) -> None:
+    """One block per action, in the IAM policy simulator's terms (allowed / explicitDeny / implicitDeny)."""
+    decision = _DECISIONS.get(result["decision"], result["decision"])
+    print(f"{result['action']:<34} {decision:<14} {result['resource']}")
+    print(f"  principal: {result['principal']}")
+    for s in result["determining"]:
+        sid = f" sid={s['sid']}" if s["sid"] else ""
+        print(f"  matched statement: {s['kind']} policy {s['policy']}{sid} (statement {s['index']})")
+    for error in result["errors"]:
+        print(f"  evaluation error: {error}")
+    for warning in result.get("warnings", []):
+        print(f"  warning: {warning}")
+    if "message" in result:
+        print(f"  AWS would say: {result['message']}")
+    exception = result.get("perimeter_exception")
+    if exception is not None:
+        names = ", ".join(f"{s['kind']} {s['policy']}" + (f" sid={s['sid']}" if s["sid"] else "")
+                          for s in exception["statements"])
+        if exception["hole"]:
+            print(f"  HOLE IN THE PERIMETER: allowed only through the aws:PrincipalArn exception of {names}; "
+                  f"{exception['principal_arn']} is not a sealed break-glass role")
+        else:
+            print(f"  allowed through the break-glass exception of {names} "
+                  f"(sealed break-glass role {exception['principal_arn']})")
 
 
 def _apply_world(world_file: Path, data_dir: Path) -> None:
