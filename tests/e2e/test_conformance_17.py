@@ -306,3 +306,34 @@ def test_backfill_skips_items_whose_index_key_is_empty_or_too_large(raw: Any) ->
         assert [i["pk"]["S"] for i in scanned["Items"]] == ["good"]
     finally:
         raw.delete_table(TableName=name)
+
+
+def test_update_table_provisioned_to_provisioned_with_the_same_throughput(raw: Any) -> None:
+    name = "c17-" + uuid.uuid4().hex[:10]
+    raw.create_table(
+        TableName=name,
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+        ProvisionedThroughput={"ReadCapacityUnits": 5, "WriteCapacityUnits": 5},
+    )
+    try:
+        assert _fails(
+            raw.update_table,
+            TableName=name,
+            BillingMode="PROVISIONED",
+            ProvisionedThroughput={"ReadCapacityUnits": 5, "WriteCapacityUnits": 5},
+        ) == (
+            "ValidationException",
+            "The provisioned throughput for the table will not change. The requested value equals the current "
+            "value. Current ReadCapacityUnits provisioned for the table: 5. Requested ReadCapacityUnits: 5. "
+            "Current WriteCapacityUnits provisioned for the table: 5. Requested WriteCapacityUnits: 5. Refer to the "
+            "Amazon DynamoDB Developer Guide for current limits and how to request higher limits.",
+        )
+        changed = raw.update_table(
+            TableName=name,
+            BillingMode="PROVISIONED",
+            ProvisionedThroughput={"ReadCapacityUnits": 6, "WriteCapacityUnits": 5},
+        )
+        assert changed["TableDescription"]["ProvisionedThroughput"]["ReadCapacityUnits"] == 6
+    finally:
+        raw.delete_table(TableName=name)

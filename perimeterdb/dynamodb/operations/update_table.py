@@ -57,9 +57,8 @@ def _apply_throughput(description: dict[str, Any], body: dict[str, Any], billing
         if requested[unit] > MAX_THROUGHPUT:
             raise errors.validation(f"Given value {requested[unit]} for {unit} is out of bounds")
     current = description["ProvisionedThroughput"]
-    if (
-        "BillingMode" not in body
-        and current["ReadCapacityUnits"] == requested["ReadCapacityUnits"]
+    if (  # (also with BillingMode PROVISIONED named again: a PAY_PER_REQUEST table's units are 0, never equal)
+        current["ReadCapacityUnits"] == requested["ReadCapacityUnits"]
         and current["WriteCapacityUnits"] == requested["WriteCapacityUnits"]
     ):
         raise errors.validation(
