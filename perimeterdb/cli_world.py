@@ -235,7 +235,7 @@ def prepare_serve(settings: Settings) -> Settings:
             world = load_world(settings.world_file)
         except WorldError as exc:
             print(str(exc), file=sys.stderr)
-            raise SystemExit(1) from None
+            raise SystemExit(2) from None  # a start-up failure (cli_startup.py)
         from perimeterdb.world.worldfile import world_holes
 
         for hole in world_holes(world):
@@ -244,7 +244,7 @@ def prepare_serve(settings: Settings) -> Settings:
             changes = asyncio.run(_apply(settings, world))
         except WorldError as exc:
             print(str(exc), file=sys.stderr)
-            raise SystemExit(1) from None
+            raise SystemExit(2) from None  # a start-up failure (cli_startup.py)
         for line in changes:
             log.info("world: %s", line)
         log.info("world %s applied: %d change(s)", settings.world_file, len(changes))

@@ -156,3 +156,15 @@ def test_startup_errors_are_one_line_with_exit_code_2(tmp_path: Path) -> None:
     assert _sh(f"perimeterdb world apply {demo}/other.yaml --data-dir {data}", env).returncode == 0
     line = _one_line_error(_serve(env, "--data-dir", str(data), "--listen", f"127.0.0.1:{free_port()}"))
     assert "cannot listen on 10.77.99.1:8001" in line and "is not an address of this host" in line
+
+
+def test_serve_with_a_broken_world_names_every_problem_and_exits_2(tmp_path: Path) -> None:
+    env = _env(tmp_path)
+    world = tmp_path / "w.yaml"
+    world.write_text("version: 1\nnetwork:\n  vpcs:\n    v:\n      id: vpc-0123456789abcdef0\n      account: nobody\n"
+                     "      cidr_blocks: [10.78.9.0/33]\n")
+    result = _serve(env, "--data-dir", str(tmp_path / "d"), "--world", str(world), "--listen",
+                    f"127.0.0.1:{free_port()}")
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert f"{world}:6: network.vpcs.v.account: unknown account 'nobody'" in result.stderr
+    assert f"{world}:7: network.vpcs.v.cidr_blocks.0: not a CIDR block" in result.stderr
