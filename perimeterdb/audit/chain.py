@@ -335,6 +335,7 @@ def verify_directory(directory: Path, key: Ed25519PublicKey | None,
     problems = report.problems
     writers: dict[str, _Writer] = {}
     by_name = _load_digests(directory, key, writers, problems)
+    legacy: list[Path] = []
     for path in sorted(directory.iterdir()) if directory.is_dir() else []:
         if not path.is_file():
             continue
@@ -342,14 +343,41 @@ def verify_directory(directory: Path, key: Ed25519PublicKey | None,
         if m is not None:
             writers.setdefault(m["writer"], _Writer()).files[int(m["index"])] = path
         elif path.name == "audit.log" or path.name.startswith("audit.log."):
-            problems.append(Problem("legacy", path.name, None,
-                                    "written before records were chained: not verifiable", fatal=False))
+            legacy.append(path)
+    for path in legacy:
+        problems.append(_legacy_problem(path, min(writers, default=None)))
     _check_links(by_name, writers, problems)
     report.digests = len(by_name)
     report.writers = len(writers)
     for writer, w in sorted(writers.items()):
         _verify_writer(writer, w, report, running)
     return report
+
+
+def _legacy_problem(path: Path, first_writer: str | None) -> Problem:
+    """A file of the versions before chaining: not verifiable, so only a note, unless it holds a record dated
+    at or after the start of the first chained writer (its id begins with its start time). No such record
+    can be genuine: only a server from before chaining wrote these files, and it stopped before the first
+    chained one started. Without this, anyone who can write the directory could add an ``audit.log`` of
+    forged records that ``perimeterdb audit`` shows as any other while verify still passes."""
+    if first_writer is not None and len(first_writer) >= 16 and first_writer[8] == "T":
+        w = first_writer
+        chained_since = f"{w[0:4]}-{w[4:6]}-{w[6:8]}T{w[9:11]}:{w[11:13]}:{w[13:15]}Z"
+        try:
+            with path.open("rb") as lines:
+                for number, line in enumerate(lines, 1):
+                    try:
+                        record = orjson.loads(line)
+                    except orjson.JSONDecodeError:
+                        continue
+                    when = record.get("eventTime") if isinstance(record, dict) else None
+                    if isinstance(when, str) and when[:20] >= chained_since:
+                        return Problem("extra-file", path.name, number,
+                                       f"a record dated {when[:20]} in a file that is not chained, though "
+                                       f"records have been chained since {chained_since}: it was added")
+        except OSError as exc:
+            return Problem("extra-file", path.name, None, f"an unchained file that cannot be read: {exc}")
+    return Problem("legacy", path.name, None, "written before records were chained: not verifiable", fatal=False)
 
 
 def _verify_writer(writer: str, w: _Writer, report: Report, running: Callable[[str], bool]) -> None:

@@ -215,7 +215,9 @@ def test_a_huge_unsigned_body_makes_a_small_record(lab: Lab) -> None:
         conn.close()
     assert 400 <= response.status < 500
     record = [r for r in lab.records() if r.get("userAgent") == "huge-body"][-1]
-    assert record["requestParameters"]["omitted"] is True and record["userIdentity"] == {"type": "Unknown"}
+    # Past 1 MiB an unsigned body is not even parsed (config.RequestLimits.max_early_parse_bytes): no parameters.
+    params = record["requestParameters"]
+    assert (params is None or params["omitted"] is True) and record["userIdentity"] == {"type": "Unknown"}
     audit = lab.server.data_dir / "audit"
     assert max(p.stat().st_size for p in audit.glob("audit-*.log")) <= 64 * 1024
 

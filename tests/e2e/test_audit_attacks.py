@@ -51,3 +51,39 @@ def test_an_anonymous_request_cannot_forge_a_line_of_audit_output(server: Server
     assert "x\\n" + FORGED in lines[0]
     records = [orjson.loads(line) for line in _audit_text(server, "--event", "DescribeTable", "--json").splitlines()]
     assert [r["requestParameters"]["tableName"] for r in records] == [name]
+
+
+def _verify(data_dir: Path) -> subprocess.CompletedProcess[bytes]:
+    return subprocess.run(
+        [sys.executable, "-m", "perimeterdb.cli", "audit", "verify", "--data-dir", str(data_dir)],
+        capture_output=True, timeout=60,
+    )
+
+
+def _forged(event_time: str) -> bytes:
+    return orjson.dumps({
+        "eventVersion": "1.08", "eventTime": event_time, "eventSource": "dynamodb.amazonaws.com",
+        "eventName": "DeleteTable", "awsRegion": "us-east-1", "requestParameters": {"tableName": "orders"},
+        "userIdentity": {"type": "IAMUser", "arn": "arn:aws:iam::111122223333:user/alice"},
+        "sourceIPAddress": "10.0.0.5",
+    }) + b"\n"
+
+
+def test_a_forged_unchained_file_fails_verification(server: ServerProcess) -> None:
+    """Whoever can write the audit directory added an ``audit.log`` (the name of the files from before
+    records were chained) holding a forged DeleteTable by someone else, dated now: `perimeterdb audit`
+    showed it like any record and `audit verify` passed with a note. A record in an unchained file dated
+    after chaining began cannot be genuine: verify now fails and names it."""
+    server.client().list_tables()
+    server.stop()
+    audit_dir = server.data_dir / "audit"
+    assert _verify(server.data_dir).returncode == 0
+    legacy = audit_dir / "audit.log"
+    legacy.write_bytes(_forged("2001-01-01T00:00:00Z"))  # what an upgraded data dir holds: only a note
+    done = _verify(server.data_dir)
+    assert done.returncode == 0 and b"note legacy audit.log" in done.stdout, done.stdout
+    now = subprocess.run(["date", "-u", "+%Y-%m-%dT%H:%M:%SZ"], capture_output=True, check=True).stdout.strip()
+    legacy.write_bytes(_forged("2001-01-01T00:00:00Z") + _forged(now.decode()))
+    done = _verify(server.data_dir)
+    assert done.returncode == 1, done.stdout
+    assert b"extra-file in audit.log" in done.stdout and b"it was added" in done.stdout, done.stdout
