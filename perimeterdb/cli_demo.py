@@ -156,8 +156,8 @@ def _write_private(path: Path, text: str) -> None:
 
 def write_demo(directory: Path, public: str, endpoint: str) -> dict[str, Any]:
     """Write world.yaml, credentials and config into ``directory``; returns what the walk-through needs."""
-    directory.mkdir(parents=True, exist_ok=True)
-    os.chmod(directory, 0o700)
+    if not directory.exists():  # an existing directory (even ".") keeps its mode; the files are 0600
+        directory.mkdir(parents=True, mode=0o700)
     keys = {name: (_key_id(), _secret()) for name in USERS}
     seed = base64.b32encode(secrets.token_bytes(20)).decode()
     world = build_world(keys, seed, public, endpoint)

@@ -49,6 +49,15 @@ class Credentials:
         return f"Credentials(access_key_id={self.access_key_id!r}, region={self.region!r})"
 
 
+def _die_with_parent() -> None:
+    """In the server process: Linux sends it SIGTERM when the test process dies, however it dies, so a
+    killed test run leaves no server (and, through --ephemeral, no data) behind."""
+    with contextlib.suppress(OSError, AttributeError):
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
 def _free_port(host: str) -> int:
     with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as s:
         s.bind((host, 0))
@@ -115,7 +124,7 @@ class PerimeterServer:
         args += self.extra_args
         with open(self._scratch / "server.log", "ab") as log:
             self.proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                         start_new_session=True)
+                                         start_new_session=True, preexec_fn=_die_with_parent)
         host = f"[{self.host}]" if ":" in self.host else self.host
         deadline = time.monotonic() + self.start_timeout
         while time.monotonic() < deadline:

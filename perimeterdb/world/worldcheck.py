@@ -31,8 +31,12 @@ def duplicate_keys(root: Any, source: str) -> list[str]:
     """``file:line: key: duplicate key`` for every key a mapping of the composed YAML tree repeats."""
     out: list[str] = []
     stack = [(root, "")]
+    seen_nodes: set[int] = set()  # an alias is the same node: each is walked once (no alias bomb)
     while stack:
         node, path = stack.pop()
+        if id(node) in seen_nodes:
+            continue
+        seen_nodes.add(id(node))
         if isinstance(node, yaml.MappingNode):
             seen: dict[str, int] = {}
             for key, value in node.value:
@@ -48,6 +52,33 @@ def duplicate_keys(root: Any, source: str) -> list[str]:
         elif isinstance(node, yaml.SequenceNode):
             stack += [(child, f"{path}.{i}") for i, child in enumerate(node.value)]
     return sorted(out, key=lambda s: int(s.split(":")[1]) if s.split(":")[1].isdigit() else 0)
+
+
+MAX_EXPANDED_NODES = 1_000_000
+
+
+def expanded_size(root: Any) -> int:
+    """How many nodes the YAML tree has once every alias is expanded (as JSON, a policy document, is):
+    aliases of aliases grow it exponentially (a "billion laughs" file), so it is counted with memoization
+    before anything expands it."""
+    sizes: dict[int, int] = {}
+    order: list[Any] = []
+    stack = [root]
+    while stack:  # post-order without recursion (nesting may be deep)
+        node = stack.pop()
+        if id(node) in sizes:
+            continue
+        sizes[id(node)] = -1
+        order.append(node)
+        if isinstance(node, yaml.MappingNode):
+            stack += [v for pair in node.value for v in pair]
+        elif isinstance(node, yaml.SequenceNode):
+            stack += list(node.value)
+    for node in reversed(order):
+        children = ([v for pair in node.value for v in pair] if isinstance(node, yaml.MappingNode)
+                    else list(node.value) if isinstance(node, yaml.SequenceNode) else [])
+        sizes[id(node)] = min(1 + sum(max(sizes[id(c)], 1) for c in children), 10 * MAX_EXPANDED_NODES)
+    return sizes.get(id(root), 0)
 
 
 class _Checker:

@@ -94,6 +94,8 @@ def parse_world(text: str, source: str = "<world>") -> World:
     world = World(data if isinstance(data, dict) else {}, source, root)
     if not isinstance(data, dict):
         raise WorldError(f"{source}:1: the world file must be a mapping")
+    if worldcheck.expanded_size(root) > worldcheck.MAX_EXPANDED_NODES:
+        raise WorldError(f"{source}:1: YAML aliases expand to more than {worldcheck.MAX_EXPANDED_NODES:,} nodes")
     lines = worldcheck.duplicate_keys(root, source)
     validator = jsonschema.Draft202012Validator(schema())
     problems = sorted(validator.iter_errors(data), key=lambda e: [str(p) for p in e.absolute_path])

@@ -178,3 +178,14 @@ def test_staging_commit_refuses_a_row_changed_meanwhile(tmp_path: Path) -> None:
             real.close()
 
     asyncio.run(run())
+
+
+def test_an_alias_bomb_is_refused_before_anything_expands_it(tmp_path: Path) -> None:
+    lines = ["version: 1", "x-anchors:", "  a0: &b0 [x, x, x, x, x, x, x, x, x, x]"]
+    for i in range(1, 20):  # 10**20 nodes once expanded, 200 as written
+        lines.append(f"  a{i}: &b{i} [" + ", ".join([f"*b{i - 1}"] * 10) + "]")
+    lines += ["accounts:", "  prod:", "    policies:", "      p:", "        document: {Statement: *b19}"]
+    world = tmp_path / "bomb.yaml"
+    world.write_text("\n".join(lines) + "\n")
+    result = cli("world", "validate", str(world))
+    assert result.returncode == 1 and "YAML aliases expand to more than 1,000,000 nodes" in result.stderr
