@@ -254,6 +254,8 @@ def condition(cc: CompiledCondition, req: SymRequest) -> tuple[str, str]:
         absent_value = TRUE
     else:
         absent_value = TRUE if cc.negated else FALSE
+    if kv.concrete and kv.value in (None, ()):
+        return absent_value, FALSE  # absent: the policy values are never looked at
     if cc.all_static and cc.malformed:
         return ite(kv.present, FALSE, absent_value), kv.present
     family = cc.spec.family
@@ -313,7 +315,16 @@ def _string_test(name: str, family: str, parts: list[tuple[str, Any]]) -> Callab
     static = _static(parts)
     if family == "bool" or name == "StringEqualsIgnoreCase":
         if not static:
-            raise Unsupported(f"{name} with a free policy variable")
+            rendered = _exact_concat(parts, wildcards=False)
+
+            def test_folded(s: Any) -> str:
+                # lower(value) == lower(rendered): with a concrete value, the rendered text is one of the
+                # strings that lower-case to it; with both free, SMT strings have no lower-case function.
+                if isinstance(s, Text):
+                    return in_re(rendered, smt.fold_regex(s.lower()))
+                raise Unsupported(f"{name} with a free policy variable, matched against a free value")
+
+            return test_folded
         lowered = "".join(t for t, _ in parts).lower()
         regex = smt.fold_regex(lowered)
         return lambda s: (TRUE if s.lower() == lowered else FALSE) if isinstance(s, Text) else in_re(s, regex)

@@ -75,6 +75,9 @@ STRING_VALUES = [
     "x/y",
     "${ex:arn}",
     "${aws:username}",
+    "${ex:str}",
+    "AL${ex:str}",
+    "a*${ex:str}",
 ]
 ARN_VALUES = [
     f"arn:aws:iam::{ACCOUNT}:user/alice",
@@ -165,7 +168,11 @@ def _condition(rng: random.Random) -> dict[str, Any]:
         family = rng.choice(["string", "string", "arn", "num", "date", "ip", "bool", "null", "set"])
         suffix = "IfExists" if rng.random() < 0.2 else ""
         if family == "string":
-            op, key, values = rng.choice(STRING_OPS), "ex:str", _pick(rng, STRING_VALUES)
+            op, key, values = (
+                rng.choice(STRING_OPS),
+                rng.choice(["ex:str", "ex:str", "aws:username"]),
+                _pick(rng, STRING_VALUES),
+            )
         elif family == "arn":
             op, key, values = (
                 rng.choice(ARN_OPS),
