@@ -66,6 +66,11 @@ def resource_not_found(message: str = "Requested resource not found") -> ApiErro
     return ApiError("ResourceNotFoundException", message)
 
 
+def table_not_found(name: str) -> ApiError:
+    """What the backup operations (DescribeContinuousBackups…) answer for a missing table."""
+    return ApiError("TableNotFoundException", f"Table not found: {name}")
+
+
 def resource_in_use(message: str) -> ApiError:
     return ApiError("ResourceInUseException", message)
 

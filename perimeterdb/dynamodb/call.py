@@ -29,6 +29,7 @@ class Call:
     # e.g. the index named by a Query. Raises AccessDeniedException when denied.
     authorize: Callable[..., Awaitable[None]] | None = None
     notes: dict[str, Any] = field(default_factory=dict)
+    host: str | None = None  # the host (and port) the client called, when its Host header named one plainly
 
     def resolve_table_name(self, name: str) -> tuple[str, str, str]:
         """(account, region, table name) for a table name or a table ARN given in the request."""
@@ -63,4 +64,4 @@ class Operation(Protocol):
 
     def authorizations(self, body: dict[str, Any], call: Call) -> list[tuple[str, str]]: ...
 
-    async def run(self, body: dict[str, Any], call: Call) -> dict[str, Any]: ...
+    async def run(self, body: dict[str, Any], call: Call) -> dict[str, Any] | None: ...  # None: no output

@@ -105,12 +105,26 @@ def _lazy_dynamodb_keys(call: Call, resource: str, body: dict[str, Any]) -> Any:
 
 
 async def handle(rt: Runtime, req: IncomingRequest) -> wire.HttpResponse:
+    response = await _route(rt, req)
+    if "origin" in req.headers:  # a browser's cross-origin request: DynamoDB allows any origin (CORS)
+        wire.add_cors(response)
+    return response
+
+
+async def _route(rt: Runtime, req: IncomingRequest) -> wire.HttpResponse:
     request_id = wire.new_request_id()
     rt.sync_caches()
     if req.method == "GET" and req.raw_path == "/" and b"Action=" not in req.query_string:
-        return wire.plain(200, f"healthy: dynamodb.{rt.settings.default_region}.amazonaws.com", request_id)
+        host = wire.called_host(req.header("host"), f"dynamodb.{rt.settings.default_region}.amazonaws.com")
+        return wire.plain(200, f"healthy: {host}", request_id)
     if req.origin.refused:  # a VPC endpoint's listener reached from outside its VPC
         return await refuse(rt, req, request_id)
+    if req.method == "OPTIONS" and "origin" in req.headers:  # a CORS preflight, answered before any auth
+        return wire.cors_preflight(
+            req.header("access-control-request-method"),
+            req.header("access-control-request-headers"),
+            request_id,
+        )
     target = req.header("x-amz-target") or ""
     if target.startswith("DynamoDB_"):
         return await handle_dynamodb(rt, req, target, request_id)
@@ -177,6 +191,7 @@ async def handle_dynamodb(
             catalog=rt.catalog,
             engine=rt.engine,
             settings=rt.settings,
+            host=wire.called_host(req.header("host")),
         )
 
         # 8. Authorization of each (action, resource) pair, with DynamoDB's condition keys.

@@ -10,6 +10,7 @@ Every response carries ``x-amzn-RequestId``; JSON responses also carry ``x-amz-c
 from __future__ import annotations
 
 import os
+import re
 import zlib
 from dataclasses import dataclass, field
 from typing import Any
@@ -40,7 +41,8 @@ _CONTENT_TYPES: dict[str, bytes] = {}
 
 
 def json_response(payload: Any, request_id: str, *, status: int = 200, content_type: str) -> HttpResponse:
-    body = orjson.dumps(payload)
+    """``payload`` None is an operation without output (TagResource…): an empty body, as DynamoDB sends."""
+    body = orjson.dumps(payload) if payload is not None else b""
     type_header = _CONTENT_TYPES.get(content_type)
     if type_header is None:
         type_header = _CONTENT_TYPES.setdefault(content_type, content_type.encode())
@@ -94,3 +96,38 @@ def plain(status: int, text: str, request_id: str | None = None) -> HttpResponse
         headers.append((b"x-amzn-requestid", request_id.encode()))
         headers.append((b"x-amz-crc32", str(zlib.crc32(body)).encode()))
     return HttpResponse(status, body, headers)
+
+
+# --- CORS and the host the client called ------------------------------------------------------------------
+
+_CORS_EXPOSE = b"x-amzn-RequestId,x-amzn-ErrorType,x-amz-request-id,x-amz-id-2,x-amzn-ErrorMessage,Date"
+_CORS_MAX_AGE = b"172800"
+_ECHOABLE = re.compile(r"[\x20-\x7e]{1,4096}")  # printable ASCII only: nothing that could end a header
+_HOST = re.compile(r"(?:[A-Za-z0-9.-]{1,253}|\[[0-9A-Fa-f:.]{2,45}\])(?::[0-9]{1,5})?")
+
+
+def add_cors(response: HttpResponse) -> None:
+    """The headers DynamoDB adds to every response to a request with an ``Origin``: any origin is allowed
+    (requests are signed, no cookie is ever read)."""
+    response.headers.append((b"access-control-allow-origin", b"*"))
+    response.headers.append((b"access-control-expose-headers", _CORS_EXPOSE))
+
+
+def cors_preflight(method: str | None, headers: str | None, request_id: str) -> HttpResponse:
+    """DynamoDB's answer to a preflight (OPTIONS with an Origin): 200, empty, echoing the method and headers
+    asked for."""
+    response = HttpResponse(200, b"", [(b"x-amzn-requestid", request_id.encode())])
+    if headers is not None and _ECHOABLE.fullmatch(headers):
+        response.headers.append((b"access-control-allow-headers", headers.encode()))
+    if method is not None and _ECHOABLE.fullmatch(method):
+        response.headers.append((b"access-control-allow-methods", method.encode()))
+    response.headers.append((b"access-control-max-age", _CORS_MAX_AGE))
+    return response
+
+
+def called_host(header: str | None, fallback: str | None = None) -> str | None:
+    """The host (and port) the client called, from its Host header when that is a plain host name or
+    address, else ``fallback``: what ``GET /`` and DescribeEndpoints name."""
+    if header is not None and _HOST.fullmatch(header):
+        return header
+    return fallback

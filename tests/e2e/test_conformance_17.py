@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+import urllib3
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
@@ -337,3 +338,106 @@ def test_update_table_provisioned_to_provisioned_with_the_same_throughput(raw: A
         assert changed["TableDescription"]["ProvisionedThroughput"]["ReadCapacityUnits"] == 6
     finally:
         raw.delete_table(TableName=name)
+
+
+# --- Wrong behaviour --------------------------------------------------------------------------------------
+
+_CORS = (
+    "access-control-allow-origin",
+    "access-control-expose-headers",
+    "access-control-max-age",
+    "access-control-allow-methods",
+    "access-control-allow-headers",
+)
+
+
+def test_cors_preflight_is_answered_like_dynamodb(server: ServerProcess) -> None:
+    http = urllib3.PoolManager()
+    asked = {
+        "Origin": "http://example.com",
+        "Access-Control-Request-Method": "POST",
+        "Access-Control-Request-Headers": "content-type, x-amz-target, authorization, x-amz-date",
+    }
+    response = http.request("OPTIONS", server.endpoint + "/", headers=asked)
+    assert response.status == 200
+    assert response.data == b""
+    assert response.headers["access-control-allow-origin"] == "*"
+    assert response.headers["access-control-allow-methods"] == "POST"
+    assert response.headers["access-control-allow-headers"] == asked["Access-Control-Request-Headers"]
+    assert response.headers["access-control-max-age"] == "172800"
+    assert "x-amzn-RequestId" in response.headers["access-control-expose-headers"]
+    # Any other request with an Origin gets the origin and exposed headers, not the preflight's.
+    for method in ("GET", "POST"):
+        response = http.request(method, server.endpoint + "/", headers=asked)
+        assert response.headers["access-control-allow-origin"] == "*"
+        assert "access-control-expose-headers" in response.headers
+        assert "access-control-max-age" not in response.headers
+        assert "access-control-allow-methods" not in response.headers
+    # Without an Origin there is no CORS at all.
+    for method in ("OPTIONS", "GET", "POST"):
+        response = http.request(method, server.endpoint + "/")
+        assert not any(h in response.headers for h in _CORS)
+    assert http.request("OPTIONS", server.endpoint + "/").status == 404
+
+
+def test_cors_headers_on_a_signed_call(server: ServerProcess, raw: Any) -> None:
+    def origin(request: Any, **_: Any) -> None:
+        request.headers["Origin"] = "http://example.com"
+
+    client = server.client("dynamodb")
+    client.meta.events.register("before-sign.dynamodb.ListTables", origin)
+    headers = client.list_tables()["ResponseMetadata"]["HTTPHeaders"]
+    assert headers["access-control-allow-origin"] == "*"
+    assert "access-control-max-age" not in headers
+    assert "access-control-allow-origin" not in raw.list_tables()["ResponseMetadata"]["HTTPHeaders"]
+
+
+def test_cors_preflight_echoes_nothing_that_is_not_a_plain_header_value(server: ServerProcess) -> None:
+    response = urllib3.PoolManager().request(
+        "OPTIONS",
+        server.endpoint + "/",
+        headers={
+            "Origin": "x",
+            "Access-Control-Request-Method": "é" * 3,
+            "Access-Control-Request-Headers": "a" * 5000,
+        },
+    )
+    assert response.status == 200
+    assert "access-control-allow-methods" not in response.headers
+    assert "access-control-allow-headers" not in response.headers
+
+
+def test_get_root_and_describe_endpoints_name_the_host_called(server: ServerProcess, raw: Any) -> None:
+    host = f"127.0.0.1:{server.port}"
+    http = urllib3.PoolManager()
+    assert http.request("GET", server.endpoint + "/").data == f"healthy: {host}".encode()
+    assert http.request("GET", server.endpoint + "/", headers={"Host": "db.example.test"}).data == (
+        b"healthy: db.example.test"
+    )
+    # A Host that is not a plain host name is not repeated.
+    assert http.request("GET", server.endpoint + "/", headers={"Host": "a b<script>"}).data == (
+        b"healthy: dynamodb.us-east-1.amazonaws.com"
+    )
+    assert raw.describe_endpoints()["Endpoints"] == [{"Address": host, "CachePeriodInMinutes": 1440}]
+
+
+def test_tag_resource_answers_an_empty_body(raw: Any, gsi_table: str) -> None:
+    arn = raw.describe_table(TableName=gsi_table)["Table"]["TableArn"]
+    tagged = raw.tag_resource(ResourceArn=arn, Tags=[{"Key": "team", "Value": "a"}])
+    assert tagged["ResponseMetadata"]["HTTPHeaders"]["content-length"] == "0"
+    assert raw.list_tags_of_resource(ResourceArn=arn)["Tags"] == [{"Key": "team", "Value": "a"}]
+    untagged = raw.untag_resource(ResourceArn=arn, TagKeys=["team"])
+    assert untagged["ResponseMetadata"]["HTTPHeaders"]["content-length"] == "0"
+    assert raw.list_tags_of_resource(ResourceArn=arn)["Tags"] == []
+
+
+def test_new_table_has_point_in_time_recovery_disabled(raw: Any, gsi_table: str) -> None:
+    description = raw.describe_continuous_backups(TableName=gsi_table)["ContinuousBackupsDescription"]
+    assert description == {
+        "ContinuousBackupsStatus": "ENABLED",
+        "PointInTimeRecoveryDescription": {"PointInTimeRecoveryStatus": "DISABLED"},
+    }
+    assert _fails(raw.describe_continuous_backups, TableName="c17-missing-table") == (
+        "TableNotFoundException",
+        "Table not found: c17-missing-table",
+    )

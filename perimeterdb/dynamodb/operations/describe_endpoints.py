@@ -1,4 +1,5 @@
-"""DescribeEndpoints: the regional endpoint, as DynamoDB reports it (cached for a day)."""
+"""DescribeEndpoints: the endpoint the client called, as DynamoDB names its regional endpoint (cached for a
+day)."""
 
 from __future__ import annotations
 
@@ -14,4 +15,5 @@ def authorizations(body: dict[str, Any], call: Call) -> list[tuple[str, str]]:
 
 
 async def run(body: dict[str, Any], call: Call) -> dict[str, Any]:
-    return {"Endpoints": [{"Address": f"dynamodb.{call.region}.amazonaws.com", "CachePeriodInMinutes": 1440}]}
+    address = call.host or f"dynamodb.{call.region}.amazonaws.com"  # the host the client called
+    return {"Endpoints": [{"Address": address, "CachePeriodInMinutes": 1440}]}

@@ -15,7 +15,7 @@ def authorizations(body: dict[str, Any], call: Call) -> list[tuple[str, str]]:
     return [(ACTION, body.get("ResourceArn") or "*")]
 
 
-async def run(body: dict[str, Any], call: Call) -> dict[str, Any]:
+async def run(body: dict[str, Any], call: Call) -> None:  # (no output: an empty body, as DynamoDB)
     if not body.get("ResourceArn"):
         raise errors.validation("Invalid TableArn")
     if not body.get("Tags"):
@@ -23,4 +23,3 @@ async def run(body: dict[str, Any], call: Call) -> dict[str, Any]:
     new = tags.validate_tags(body["Tags"])
     table = await tags.tagged_table(call, body["ResourceArn"])
     await tags.update(call, table, lambda existing: tags.merged(existing, new))
-    return {}

@@ -15,7 +15,7 @@ def authorizations(body: dict[str, Any], call: Call) -> list[tuple[str, str]]:
     return [(ACTION, body.get("ResourceArn") or "*")]
 
 
-async def run(body: dict[str, Any], call: Call) -> dict[str, Any]:
+async def run(body: dict[str, Any], call: Call) -> None:  # (no output: an empty body, as DynamoDB)
     if not body.get("ResourceArn"):
         raise errors.validation("Invalid TableArn")
     keys = body.get("TagKeys")
@@ -29,4 +29,3 @@ async def run(body: dict[str, Any], call: Call) -> dict[str, Any]:
     table = await tags.tagged_table(call, body["ResourceArn"])
     doomed = set(keys)
     await tags.update(call, table, lambda existing: [t for t in existing if t["Key"] not in doomed])
-    return {}
