@@ -241,3 +241,33 @@ def test_a_signed_batch_over_a_mib_is_still_served(fresh: ServerProcess) -> None
     assert status == 400 and payload["__type"].endswith("#InvalidSignatureException"), payload
     status, payload, _ = raw.call(fresh.endpoint, "BatchWriteItem", body[:-1], key, secret)
     assert status == 400 and payload["__type"].endswith("#SerializationException"), payload
+
+
+@pytest.mark.xfail(strict=True, reason="open: a TLS listener's pending handshakes are not under the connection "
+                   "cap (uvloop calls the protocol only after the handshake, which may take 60 s)")
+def test_idle_connections_to_a_tls_listener_cannot_exhaust_file_descriptors(tmp_path: Path) -> None:
+    """300 connections to a TLS listener that never start their handshake hold 300 descriptors for the
+    handshake's timeout (60 s), outside the cap: a 256-descriptor server then resets every client on every
+    listener. Kept as a strict xfail: it passes, and so fails the suite, the day this is closed."""
+    from tests.e2e.test_tls import _self_signed
+    from tests.support.server import free_port
+
+    cert, key = _self_signed(tmp_path)
+    tls_port = free_port()
+    world = {"version": 1, "regions": ["us-east-1"],
+             "accounts": {"main": {"id": "444455556666", "name": "main"}},
+             "network": {"public_listeners": [
+                 {"listen": f"127.0.0.1:{tls_port}", "tls": {"cert": str(cert), "key": str(key)}}]}}
+    (tmp_path / "world.yaml").write_text(json.dumps(world))
+    server = ServerProcess(tmp_path / "data", extra_args=["--world", str(tmp_path / "world.yaml")]).start()
+    socks: list[socket.socket] = []
+    try:
+        assert server.proc is not None
+        resource.prlimit(server.proc.pid, resource.RLIMIT_NOFILE, (256, 256))
+        socks = [socket.create_connection(("127.0.0.1", tls_port), timeout=10) for _ in range(300)]
+        time.sleep(1)  # the server accepts them all (and runs out of descriptors) before the client comes
+        assert _list_tables(server) == 200
+    finally:
+        for sock in socks:
+            sock.close()
+        server.stop()
