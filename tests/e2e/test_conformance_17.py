@@ -441,3 +441,26 @@ def test_new_table_has_point_in_time_recovery_disabled(raw: Any, gsi_table: str)
         "TableNotFoundException",
         "Table not found: c17-missing-table",
     )
+
+
+def test_transact_get_items_with_a_key_not_matching_the_schema_is_cancelled(raw: Any, gsi_table: str) -> None:
+    with pytest.raises(ClientError) as exc:
+        raw.transact_get_items(
+            TransactItems=[
+                {"Get": {"TableName": gsi_table, "Key": {"pk": {"S": "a"}}}},
+                {"Get": {"TableName": gsi_table, "Key": {"other": {"S": "a"}}}},
+            ]
+        )
+    assert _error(exc) == (
+        "TransactionCanceledException",
+        "Transaction cancelled, please refer cancellation reasons for specific reasons [None, ValidationError]",
+    )
+    assert exc.value.response["CancellationReasons"] == [
+        {"Code": "None"},
+        {"Code": "ValidationError", "Message": "The provided key element does not match the schema"},
+    ]
+    # A malformed value is still the request's own ValidationException.
+    assert _fails(
+        raw.transact_get_items,
+        TransactItems=[{"Get": {"TableName": gsi_table, "Key": {"pk": {"NULL": False}}}}],
+    )[0] == ("ValidationException")

@@ -40,8 +40,20 @@ async def run(body: dict[str, Any], call: Call) -> dict[str, Any]:
         name = get["TableName"]
         if name not in tables:
             tables[name] = await paging.find_table(call, name)
-        key = writes.key_from_body(tables[name], get.get("Key"))
-        plans.append((name, items.row_key(tables[name], key), bound.projection))
+        raw_key = get.get("Key")
+        if isinstance(raw_key, dict):
+            raw_key = values.validate_item(raw_key)  # malformed values fail the request itself
+        plans.append((name, raw_key, bound.projection))
+    # A key that does not match its table's schema cancels the transaction with a ValidationError reason
+    # (as in TransactWriteItems), not a ValidationException for the request.
+    for position, (name, raw_key, projection) in enumerate(plans):
+        try:
+            key = writes.key_from_body(tables[name], raw_key)
+        except errors.ApiError as error:
+            if error.code != "ValidationException":
+                raise
+            raise transactions.cancel_invalid(position, len(plans), error) from None
+        plans[position] = (name, items.row_key(tables[name], key), projection)
     transactions.check_unique([row for _, row, _ in plans])
     raws = await transactions.read_consistent(call.engine, [row for _, row, _ in plans])
     responses: list[dict[str, Any]] = []
