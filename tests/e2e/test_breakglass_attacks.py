@@ -246,6 +246,22 @@ def test_approval_api_lists_only_the_callers_own_requests(lab: Lab) -> None:
     assert status == 409 and again["__type"].endswith("ConflictException"), again
 
 
+def test_a_consumed_grant_cannot_be_approved_again(lab: Lab) -> None:
+    status, asked = _signed(lab, "ops2", "RequestAccess",
+                            json.dumps({"RoleArn": APPROVED, "Justification": WHY}).encode())
+    assert status == 200, asked
+    request_id = asked["Request"]["RequestId"]
+    status, approved = _signed(lab, "lead", "ApproveRequest", json.dumps({"RequestId": request_id}).encode())
+    assert status == 200 and approved["Request"]["Status"] == "approved", approved
+    code, = lab.codes("ops2")
+    assumed, = lab.run("ops2", [_assume(APPROVED, "once", SerialNumber=lab.serial("ops2"), TokenCode=code,
+                                        Tags=_justify())])
+    assert assumed["ok"], assumed
+    for op in ("ApproveRequest", "DenyRequest"):
+        status, again = _signed(lab, "lead", op, json.dumps({"RequestId": request_id}).encode())
+        assert status == 409 and again["__type"].endswith("ConflictException") and "consumed" in again["message"], again
+
+
 def test_approval_api_with_a_break_glass_session_is_flagged(lab: Lab) -> None:
     code, = lab.codes("ops6")
     assumed, = lab.run("ops6", [_assume(ROLE, "api", SerialNumber=lab.serial("ops6"), TokenCode=code,
