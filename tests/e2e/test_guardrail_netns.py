@@ -239,9 +239,15 @@ def test_5_break_glass_from_internet_with_mfa(lab: Lab) -> None:
     flagged = [r for r in lab.audit_records() if r.get("breakGlass")]
     assert any(r["eventName"] == "AssumeRole" for r in flagged), "the assumption is audited as break-glass"
     assert any(r["eventName"] == "PutItem" for r in flagged), "requests in the session are flagged"
-    alerts = (lab.server.data_dir / "audit" / "alerts.jsonl").read_text().splitlines()
-    assert any(_alert(a).get("what") == "PutItem" for a in alerts)
+    # The file channel is written by the outbox's delivery loop, a moment after the request was answered.
+    alerts_file = lab.server.data_dir / "audit" / "alerts.jsonl"
     deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        lines = alerts_file.read_text().splitlines() if alerts_file.exists() else []
+        if any(_alert(a).get("what") == "PutItem" for a in lines):
+            break
+        time.sleep(0.1)
+    assert any(_alert(a).get("what") == "PutItem" for a in lines), "the alerts file has the PutItem alert"
     while time.monotonic() < deadline and len(lab.alerts) < 2:
         time.sleep(0.1)
     assert len(lab.alerts) >= 2, "the webhook received the alerts"
