@@ -464,3 +464,42 @@ def test_transact_get_items_with_a_key_not_matching_the_schema_is_cancelled(raw:
         raw.transact_get_items,
         TransactItems=[{"Get": {"TableName": gsi_table, "Key": {"pk": {"NULL": False}}}}],
     )[0] == ("ValidationException")
+
+
+def test_if_not_exists_nested_in_if_not_exists(raw: Any, gsi_table: str) -> None:
+    key = {"pk": {"S": "ine"}}
+    update = "SET x = if_not_exists(x, if_not_exists(y, :v))"
+    first = raw.update_item(
+        TableName=gsi_table,
+        Key=key,
+        UpdateExpression=update,
+        ExpressionAttributeValues={":v": {"S": "default"}},
+        ReturnValues="ALL_NEW",
+    )
+    assert first["Attributes"]["x"] == {"S": "default"}
+    raw.update_item(
+        TableName=gsi_table,
+        Key=key,
+        UpdateExpression="SET y = :y, z = :y",
+        ExpressionAttributeValues={":y": {"S": "from-y"}},
+    )
+    second = raw.update_item(
+        TableName=gsi_table,
+        Key=key,
+        UpdateExpression="SET w = if_not_exists(w, if_not_exists(y, :v))",
+        ExpressionAttributeValues={":v": {"S": "default"}},
+        ReturnValues="UPDATED_NEW",
+    )
+    assert second["Attributes"] == {"w": {"S": "from-y"}}
+    # The first argument is still a path, and other functions are still not nested.
+    assert _fails(
+        raw.update_item,
+        TableName=gsi_table,
+        Key=key,
+        UpdateExpression="SET w = if_not_exists(q, list_append(y, :v))",
+        ExpressionAttributeValues={":v": {"L": []}},
+    ) == (
+        "ValidationException",
+        "Invalid UpdateExpression: The function is not allowed to be used this way in an expression; function: "
+        "list_append",
+    )

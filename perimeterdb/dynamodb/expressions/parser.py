@@ -461,8 +461,10 @@ class _Parser:
             finally:
                 self.depth -= 1
             self.note_function(name, UPDATE_FUNCTIONS)
-            # Only if_not_exists may be nested, and only inside list_append.
-            if inside is not None and not (inside == "list_append" and name == "if_not_exists"):
+            # Only if_not_exists may be nested: inside list_append or another if_not_exists.
+            if inside is not None and not (
+                inside in ("list_append", "if_not_exists") and name == "if_not_exists"
+            ):
                 self.note_misused(name)
             return Call(name, tuple(args))
         return self.path()
