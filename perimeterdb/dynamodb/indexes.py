@@ -31,8 +31,9 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from perimeterdb import errors
+from perimeterdb.dynamodb import capacity
 from perimeterdb.dynamodb.catalog import KeyAttr, Table
-from perimeterdb.dynamodb.values import key_piece_fits
+from perimeterdb.dynamodb.values import item_size, key_piece_fits
 from perimeterdb.storage.engine import Decision, Delete, KeyRange, Put, RowChange, RowKey
 from perimeterdb.storage.keys import encode_key_value, partition_hash
 
@@ -206,6 +207,31 @@ def entry_changes(table: Table, index: Index, old: Item | None, new: Item | None
     if new_key is not None and new_entry is not None and (old_key != new_key or old_entry != new_entry):
         out.append(Put(new_key, orjson.dumps(new_entry)))
     return out
+
+
+def write_units(
+    table: Table, old: Mapping[str, Any] | None, new: Mapping[str, Any] | None
+) -> tuple[dict[str, float], dict[str, float]]:
+    """The write units a change of one item costs each index it touches, (GSIs, LSIs), as DynamoDB counts
+    them: the entry written (its projected size, by the 1 KB), plus the old entry deleted when the index key
+    changed; an index whose entry is unchanged, or that holds the item neither before nor after, costs
+    nothing and is not listed."""
+    gsi: dict[str, float] = {}
+    lsi: dict[str, float] = {}
+    for index in all_indexes(table):
+        old_entry = index_entry(table, index, old)
+        new_entry = index_entry(table, index, new)
+        if old_entry == new_entry:
+            continue
+        units = 0.0
+        if old_entry is not None and (
+            new_entry is None or row_key(table, index, old_entry) != row_key(table, index, new_entry)
+        ):
+            units += capacity.write_units(item_size(old_entry))  # the old entry deleted
+        if new_entry is not None:
+            units += capacity.write_units(item_size(new_entry))
+        (gsi if index.is_global else lsi)[index.name] = units
+    return gsi, lsi
 
 
 # --- key ranges for Query ---------------------------------------------------------------------------------

@@ -209,11 +209,22 @@ def check_return_values(body: dict[str, Any], allowed: tuple[str, ...]) -> str:
 
 
 async def write_response(
-    body: dict[str, Any], table: Table, engine: Any, key: dict[str, Any], size: int, out: dict[str, Any]
+    body: dict[str, Any],
+    table: Table,
+    engine: Any,
+    key: dict[str, Any],
+    size: int,
+    out: dict[str, Any],
+    *,
+    old: Item | None = None,
+    new: Item | None = None,
 ) -> dict[str, Any]:
-    """Add ConsumedCapacity and ItemCollectionMetrics to a single-item write's response, when asked."""
+    """Add ConsumedCapacity and ItemCollectionMetrics to a single-item write's response, when asked
+    (``old`` and ``new``, the item before and after, give the indexes' share of the units)."""
+    mode = body.get("ReturnConsumedCapacity")
+    gsi_units, lsi_units = indexes.write_units(table, old, new) if mode in ("TOTAL", "INDEXES") else ({}, {})
     consumed = capacity.consumed(
-        body.get("ReturnConsumedCapacity"), table.name, capacity.write_units(size), kind="Write"
+        mode, table.name, capacity.write_units(size), kind="Write", gsi_units=gsi_units, lsi_units=lsi_units
     )
     if consumed:
         out["ConsumedCapacity"] = consumed

@@ -503,3 +503,37 @@ def test_if_not_exists_nested_in_if_not_exists(raw: Any, gsi_table: str) -> None
         "Invalid UpdateExpression: The function is not allowed to be used this way in an expression; function: "
         "list_append",
     )
+
+
+def test_write_capacity_includes_each_index_touched(raw: Any, gsi_table: str) -> None:
+    def consumed(call: Any, **kwargs: Any) -> dict[str, Any]:
+        return call(TableName=gsi_table, ReturnConsumedCapacity="INDEXES", **kwargs)["ConsumedCapacity"]
+
+    one = {"CapacityUnits": 1.0, "WriteCapacityUnits": 1.0}
+    indexed = consumed(raw.put_item, Item={"pk": {"S": "cc"}, "g": {"S": "a"}, "r": {"S": "1"}})
+    assert indexed == {
+        "TableName": gsi_table,
+        "CapacityUnits": 2.0,
+        "WriteCapacityUnits": 2.0,
+        "Table": one,
+        "GlobalSecondaryIndexes": {"by-g": one},
+    }
+    # Not in the index (sparse): only the table.
+    sparse = consumed(raw.put_item, Item={"pk": {"S": "cc2"}})
+    assert sparse == {"TableName": gsi_table, "CapacityUnits": 1.0, "WriteCapacityUnits": 1.0, "Table": one}
+    # The index key changes: the old entry is deleted and the new one written.
+    moved = consumed(
+        raw.update_item,
+        Key={"pk": {"S": "cc"}},
+        UpdateExpression="SET g = :g",
+        ExpressionAttributeValues={":g": {"S": "b"}},
+    )
+    assert moved["GlobalSecondaryIndexes"] == {"by-g": {"CapacityUnits": 2.0, "WriteCapacityUnits": 2.0}}
+    assert moved["CapacityUnits"] == 3.0
+    # TOTAL counts the index too, without listing it.
+    total = raw.delete_item(TableName=gsi_table, Key={"pk": {"S": "cc"}}, ReturnConsumedCapacity="TOTAL")
+    assert total["ConsumedCapacity"] == {
+        "TableName": gsi_table,
+        "CapacityUnits": 2.0,
+        "WriteCapacityUnits": 2.0,
+    }

@@ -28,4 +28,4 @@ async def run(body: dict[str, Any], call: Call) -> dict[str, Any]:
     if mode == "ALL_OLD" and old is not None:
         out["Attributes"] = old
     size = values.item_size(old) if old else 0
-    return await writes.write_response(body, table, call.engine, key, size, out)
+    return await writes.write_response(body, table, call.engine, key, size, out, old=old)

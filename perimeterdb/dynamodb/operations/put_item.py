@@ -31,4 +31,4 @@ async def run(body: dict[str, Any], call: Call) -> dict[str, Any]:
     size = 0
     if body.get("ReturnConsumedCapacity") in ("TOTAL", "INDEXES"):  # sizing items costs: only when asked
         size = max(values.item_size(item), values.item_size(old) if old else 0)
-    return await writes.write_response(body, table, call.engine, key, size, out)
+    return await writes.write_response(body, table, call.engine, key, size, out, old=old, new=item)

@@ -80,4 +80,4 @@ async def run(body: dict[str, Any], call: Call) -> dict[str, Any]:
         if part:
             out["Attributes"] = part
     size = max(values.item_size(new) if new else 0, values.item_size(old) if old else 0)
-    return await writes.write_response(body, table, call.engine, key, size, out)
+    return await writes.write_response(body, table, call.engine, key, size, out, old=old, new=new)
