@@ -370,7 +370,8 @@ def verify(
     if presigned:
         expires = dict(query_pairs).get("X-Amz-Expires")
         if expires is not None:
-            if not expires.isdigit() or int(expires) > 604800:
+            # ASCII digits only, and few enough for int(): str.isdigit() is also true of "²" and of 5,000 digits.
+            if not (expires.isascii() and expires.isdigit()) or len(expires) > 6 or int(expires) > 604800:
                 raise errors.incomplete_signature("X-Amz-Expires must be a non-negative integer up to 604800")
             if now > signed_at + timedelta(seconds=int(expires)):
                 raise errors.invalid_signature("Signature expired")

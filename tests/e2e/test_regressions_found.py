@@ -241,3 +241,25 @@ def test_a_long_invalid_number_is_refused_in_linear_time(server: ServerProcess, 
             call()
         assert _code(exc) == (400, "ValidationException")
         assert "cannot be converted to a numeric value" in exc.value.response["Error"]["Message"]
+
+
+@pytest.mark.parametrize("expires", ["9" * 5000, "\u00b2"])
+def test_a_presigned_request_with_a_strange_expiry_is_refused_not_a_500(
+    server: ServerProcess, expires: str
+) -> None:
+    """Found by probing (anonymous): X-Amz-Expires passed str.isdigit(), true for 5,000 digits (past int()'s
+    4,300-digit limit) and for '²' (not a number int() reads), so int() raised and the answer was a 500."""
+    import datetime as dt
+    from urllib.parse import quote
+
+    import urllib3
+
+    now = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
+    query = (
+        "Action=ListUsers&Version=2010-05-08&X-Amz-Algorithm=AWS4-HMAC-SHA256"
+        f"&X-Amz-Credential=AKIAEXAMPLEEXAMPLE12%2F{now[:8]}%2Fus-east-1%2Fiam%2Faws4_request"
+        f"&X-Amz-Date={now}&X-Amz-SignedHeaders=host&X-Amz-Signature={'0' * 64}&X-Amz-Expires={quote(expires)}"
+    )
+    response = urllib3.PoolManager().request("GET", f"{server.endpoint}/?{query}", retries=False)
+    assert response.status == 400, response.data[:500]
+    assert b"<Code>IncompleteSignature</Code>" in response.data, response.data[:500]
