@@ -497,6 +497,9 @@ def sigv4_inputs(draw: Any) -> dict[str, Any]:
                             "604801",
                             "-1",
                             "1" * 30,
+                            "9" * 5000,  # past int()'s digit limit
+                            "\u00b2",  # str.isdigit() but not int()
+                            "\u0661\u0662",
                         ]
                     ),
                     _SHORT_TEXT,
