@@ -537,3 +537,28 @@ def test_write_capacity_includes_each_index_touched(raw: Any, gsi_table: str) ->
         "CapacityUnits": 2.0,
         "WriteCapacityUnits": 2.0,
     }
+
+
+@pytest.mark.parametrize("operator", ["CONTAINS", "NOT_CONTAINS"])
+@pytest.mark.parametrize(
+    ("value", "kind"), [({"SS": ["a"]}, "SS"), ({"L": []}, "L"), ({"BOOL": True}, "BOOL")]
+)
+def test_legacy_contains_takes_a_scalar(
+    raw: Any, gsi_table: str, operator: str, value: Any, kind: str
+) -> None:
+    message = f"One or more parameter values were invalid: ComparisonOperator {operator} is not valid for {kind} AttributeValue type"
+    expected = {"x": {"ComparisonOperator": operator, "AttributeValueList": [value]}}
+    assert _fails(raw.put_item, TableName=gsi_table, Item={"pk": {"S": "lc"}}, Expected=expected) == (
+        "ValidationException",
+        message,
+    )
+    assert _fails(raw.scan, TableName=gsi_table, ScanFilter=expected) == ("ValidationException", message)
+
+
+def test_legacy_contains_with_a_scalar_still_works(raw: Any, gsi_table: str) -> None:
+    raw.put_item(TableName=gsi_table, Item={"pk": {"S": "lc2"}, "tags": {"SS": ["red", "blue"]}})
+    found = raw.scan(
+        TableName=gsi_table,
+        ScanFilter={"tags": {"ComparisonOperator": "CONTAINS", "AttributeValueList": [{"S": "red"}]}},
+    )
+    assert [i["pk"]["S"] for i in found["Items"]] == ["lc2"]

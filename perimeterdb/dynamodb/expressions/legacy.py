@@ -70,8 +70,8 @@ _ALLOWED_TYPES: dict[str, tuple[str, ...]] = {
     "LT": ("S", "N", "B"),
     "GE": ("S", "N", "B"),
     "GT": ("S", "N", "B"),
-    "CONTAINS": ("S", "N", "B", "BOOL", "NULL", "L", "M", "SS", "NS", "BS"),
-    "NOT_CONTAINS": ("S", "N", "B", "BOOL", "NULL", "L", "M", "SS", "NS", "BS"),
+    "CONTAINS": ("S", "N", "B"),  # a scalar, looked for in a string, binary or set (never a set itself)
+    "NOT_CONTAINS": ("S", "N", "B"),
     "BEGINS_WITH": ("S", "B"),
     "IN": ("S", "N", "B"),
     "BETWEEN": ("S", "N", "B"),
