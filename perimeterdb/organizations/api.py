@@ -216,6 +216,13 @@ async def create_account(call: OrgCall) -> dict[str, Any]:
     await _authorized(call)
     account, rows = call.identities.account_changes(name, call.region)
     role_name = call.params.get("RoleName") or ACCESS_ROLE
+    from perimeterdb.world.sealed import load_registry
+
+    if (await load_registry(call.store.engine)).protected(role_name) is not None:
+        # Not on AWS: here a role of that name would pass for the sealed break-glass (or platform) role,
+        # whose aws:PrincipalArn exceptions in SCPs would then let an administrator role through.
+        raise errors.invalid_input("INVALID_ROLE_NAME", f"RoleName {role_name} is reserved for a sealed "
+                                   "break-glass or platform role of this organization")
     role_key = account_key(ROLES, account, role_name)
     now = time.time()
     request_id = "car-" + secrets.token_hex(16)

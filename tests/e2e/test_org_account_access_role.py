@@ -81,3 +81,32 @@ def test_custom_role_name_and_no_access_from_other_accounts(server: ServerProces
         third.assume_role(RoleArn=f"arn:aws:iam::{member}:role/OrgAdmin", RoleSessionName="cc")
     assert exc.value.response["Error"]["Code"] == "AccessDenied"
     assert assumed["AccessKeyId"].startswith("ASIA")
+
+
+def test_a_sealed_break_glass_name_is_refused_as_role_name(tmp_path: Path) -> None:
+    key_id, secret = "AKIAMANAGEMENT000001", "m" * 40
+    world = tmp_path / "world.yaml"
+    world.write_text(
+        "version: 1\naccounts:\n  management:\n    id: '111111111111'\n    users:\n      boss:\n"
+        f"        access_keys: [{{id: {key_id}, secret: {secret}}}]\n"
+        "        policies: [arn:aws:iam::aws:policy/AdministratorAccess]\n"
+        "  prod:\n    id: '222222222222'\n    roles:\n      emergency:\n"
+        "        break_glass: {max_session_seconds: 3600}\n"
+        "        trust: {Version: '2012-10-17', Statement: [{Effect: Allow, Principal: {AWS: "
+        "'arn:aws:iam::222222222222:root'}, Action: 'sts:AssumeRole', Condition: {Bool: "
+        "{'aws:MultiFactorAuthPresent': 'true'}}}]}\n"
+        "organization:\n  management_account: management\n  root: {accounts: [prod]}\n"
+        "break_glass: {sealed_roles: [emergency]}\n")
+    proc = ServerProcess(tmp_path / "data", extra_args=["--world", str(world), "--durability", "normal"]).start()
+    try:
+        org = proc.client("organizations", aws_access_key_id=key_id, aws_secret_access_key=secret)
+        for name in ("emergency", "Emergency"):
+            with pytest.raises(ClientError) as exc:
+                org.create_account(Email=f"{name}@example.com", AccountName=name, RoleName=name)
+            assert exc.value.response["Error"]["Code"] == "InvalidInputException"
+            assert "reserved" in exc.value.response["Error"]["Message"]
+        assert _created(org, Email="ok@example.com", AccountName="ok")  # the default name still works
+        accounts = [a["Name"] for a in org.list_accounts()["Accounts"]]
+        assert "emergency" not in accounts and "Emergency" not in accounts
+    finally:
+        proc.stop()
