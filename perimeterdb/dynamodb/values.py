@@ -41,6 +41,7 @@ __all__ = [
 
 MAX_ITEM_SIZE = 400 * 1024
 MAX_NESTING_DEPTH = 32
+NESTING_TOO_DEEP = "Nesting Levels have exceeded supported limits: Attributes in the item have nested levels beyond supported limit"
 MAX_HASH_KEY_SIZE = 2048
 MAX_RANGE_KEY_SIZE = 1024
 MAX_ATTRIBUTE_NAME_BYTES = 65535
@@ -165,7 +166,7 @@ def validate_attribute_value(value: object, depth: int = 1) -> dict[str, Any]:
             "Supplied AttributeValue is empty, must contain exactly one of the supported datatypes"
         )
     if depth > MAX_NESTING_DEPTH:
-        raise validation("Nesting Levels have exceeded supported limits")
+        raise validation(NESTING_TOO_DEEP)
     # DynamoDB reports a problem in any member before reporting the member count.
     result: dict[str, Any] | None = None
     for kind in present:
@@ -320,7 +321,7 @@ def check_nesting_depth(item: Mapping[str, Mapping[str, Any]]) -> None:
     while stack:
         value, depth = stack.pop()
         if depth > MAX_NESTING_DEPTH:
-            raise validation("Nesting Levels have exceeded supported limits")
+            raise validation(NESTING_TOO_DEEP)
         members = value.get("M")
         children = members.values() if members is not None else value.get("L") or ()
         stack.extend((child, depth + 1) for child in children)

@@ -189,7 +189,7 @@ def test_nesting_limit() -> None:
         value = {"L": [value]}
     values.validate_attribute_value(value)  # 32 levels
     error = _error(values.validate_attribute_value, {"M": {"k": value}})
-    assert error.message == "Nesting Levels have exceeded supported limits"
+    assert error.message == values.NESTING_TOO_DEEP
 
 
 # --- sizes ------------------------------------------------------------------------------------------------

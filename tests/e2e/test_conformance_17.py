@@ -562,3 +562,30 @@ def test_legacy_contains_with_a_scalar_still_works(raw: Any, gsi_table: str) -> 
         ScanFilter={"tags": {"ComparisonOperator": "CONTAINS", "AttributeValueList": [{"S": "red"}]}},
     )
     assert [i["pk"]["S"] for i in found["Items"]] == ["lc2"]
+
+
+def test_an_item_nested_too_deep_says_nested(raw: Any, gsi_table: str) -> None:
+    value: dict[str, Any] = {"S": "x"}
+    for _ in range(33):
+        value = {"L": [value]}
+    assert _fails(raw.put_item, TableName=gsi_table, Item={"pk": {"S": "deep"}, "d": value}) == (
+        "ValidationException",
+        "Nesting Levels have exceeded supported limits: Attributes in the item have nested levels beyond "
+        "supported limit",
+    )
+
+
+def test_exclusive_start_key_of_a_table_without_sort_key(raw: Any, gsi_table: str) -> None:
+    invalid = "The provided starting key is invalid: The provided key element does not match the schema"
+    for start in ({"pk": {"S": "a"}, "sk": {"S": "b"}}, {"pk": {"N": "1"}}, {"other": {"S": "a"}}):
+        assert _fails(raw.scan, TableName=gsi_table, ExclusiveStartKey=start) == (
+            "ValidationException",
+            invalid,
+        )
+        assert _fails(
+            raw.query,
+            TableName=gsi_table,
+            KeyConditionExpression="pk = :p",
+            ExpressionAttributeValues={":p": {"S": "a"}},
+            ExclusiveStartKey=start,
+        ) == ("ValidationException", invalid)

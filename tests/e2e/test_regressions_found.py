@@ -131,7 +131,10 @@ def test_an_update_cannot_nest_an_item_past_32_levels(ddb: Any, hash_table: str)
     with pytest.raises(ClientError) as exc:
         set_at(3)  # 33
     assert _code(exc) == (400, "ValidationException")
-    assert exc.value.response["Error"]["Message"] == "Nesting Levels have exceeded supported limits"
+    assert exc.value.response["Error"]["Message"] == (
+        "Nesting Levels have exceeded supported limits: Attributes in the item have nested levels beyond "
+        "supported limit"
+    )
     for levels in (3, 30, 32):  # an attacker repeating the update gets the same answer, never a 500
         with pytest.raises(ClientError) as exc:
             set_at(levels)
