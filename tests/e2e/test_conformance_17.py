@@ -589,3 +589,35 @@ def test_exclusive_start_key_of_a_table_without_sort_key(raw: Any, gsi_table: st
             ExpressionAttributeValues={":p": {"S": "a"}},
             ExclusiveStartKey=start,
         ) == ("ValidationException", invalid)
+
+
+def test_document_paths_are_at_most_32_levels(raw: Any, gsi_table: str) -> None:
+    key = {"pk": {"S": "levels"}}
+    raw.get_item(TableName=gsi_table, Key=key, ProjectionExpression="a" + ".b" * 31)
+    raw.get_item(TableName=gsi_table, Key=key, ProjectionExpression="a" + "[0]" * 31)
+    assert _fails(raw.get_item, TableName=gsi_table, Key=key, ProjectionExpression="a" + ".b" * 32) == (
+        "ValidationException",
+        "Invalid ProjectionExpression: The document path has too many nesting levels; nesting levels: 33",
+    )
+    assert _fails(raw.get_item, TableName=gsi_table, Key=key, ProjectionExpression="x, a" + "[1]" * 33) == (
+        "ValidationException",
+        "Invalid ProjectionExpression: The document path has too many nesting levels; nesting levels: 34",
+    )
+    assert _fails(
+        raw.put_item,
+        TableName=gsi_table,
+        Item=key,
+        ConditionExpression="attribute_not_exists(a" + ".b" * 32 + ")",
+    ) == (
+        "ValidationException",
+        "Invalid ConditionExpression: The document path has too many nesting levels; nesting levels: 33",
+    )
+    assert _fails(
+        raw.update_item,
+        TableName=gsi_table,
+        Key=key,
+        UpdateExpression="REMOVE a" + ".b" * 32,
+    ) == (
+        "ValidationException",
+        "Invalid UpdateExpression: The document path has too many nesting levels; nesting levels: 33",
+    )

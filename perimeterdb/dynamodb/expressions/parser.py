@@ -55,6 +55,7 @@ MAX_OPERATORS = 300
 # 300 operators, which allows about 300 levels (``a = :v AND (a = :v AND (...))`` 149 deep is 299
 # operators): the bound is above that, so that no expression DynamoDB accepts is refused for its depth.
 MAX_NESTING = 400
+MAX_PATH_LEVELS = 32  # a document path's levels (its top-level attribute included), as for items
 # Each level costs the recursive-descent parser four Python frames, and binding and evaluation one or two
 # more. Python 3.11 runs Python-to-Python calls without using the C stack, so a higher frame limit costs
 # nothing but the frames; it is raised (never lowered) once, here, to what MAX_NESTING needs.
@@ -113,6 +114,7 @@ class _Parser:
         self.unknown_function: str | None = None
         self.misused_function: str | None = None
         self.reserved: str | None = None
+        self.deep_path: int | None = None  # the levels of the first document path past MAX_PATH_LEVELS
 
     # --- token helpers ---------------------------------------------------------------------------------
 
@@ -196,6 +198,8 @@ class _Parser:
                 self.expect_op("]")
                 elements.append(int(token.text))
             else:
+                if len(elements) > MAX_PATH_LEVELS and self.deep_path is None:
+                    self.deep_path = len(elements)
                 return Path(tuple(elements))
 
     def path_element(self) -> PathElement:
@@ -360,6 +364,11 @@ class _Parser:
         self.check_operands(tuple(args))
         return Call(name, tuple(args))
 
+    def path_too_deep_error(self) -> ApiError | None:
+        if self.deep_path is None:
+            return None
+        return self.error(f"The document path has too many nesting levels; nesting levels: {self.deep_path}")
+
     def condition_static_error(self) -> ApiError | None:
         if self.redundant_parens:
             return self.error("The expression has redundant parentheses;")
@@ -509,7 +518,7 @@ def _run_condition(text: str, parameter: str, check_parens: bool) -> Condition:
         raise parser.syntax_error() from None
     if not check_parens:
         parser.redundant_parens = False
-    error = parser.condition_static_error()
+    error = parser.condition_static_error() or parser.path_too_deep_error()
     if error is not None:
         raise error
     count = _operator_count(node)
@@ -585,7 +594,7 @@ def parse_update(text: str) -> UpdateExpression:
         parser.expect_end()
     except _Backtrack:
         raise parser.syntax_error() from None
-    error = parser.update_static_error(repeated)
+    error = parser.update_static_error(repeated) or parser.path_too_deep_error()
     if error is not None:
         raise error
     return expression
@@ -604,4 +613,7 @@ def parse_projection(text: str) -> tuple[Path, ...]:
         raise parser.syntax_error() from None
     if parser.reserved is not None:
         raise parser.error(f"Attribute name is a reserved keyword; reserved keyword: {parser.reserved}")
+    error = parser.path_too_deep_error()
+    if error is not None:
+        raise error
     return paths
