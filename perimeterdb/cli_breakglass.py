@@ -71,6 +71,7 @@ def add_parser(commands: Any) -> None:
     p.add_argument("--all", action="store_true", help="every live break-glass session")
     p.add_argument("--reason")
     p.add_argument("--data-dir", default="perimeterdb-data")
+    p.add_argument("--key-file", help="the server's --key-file, beside which the audit signing key lives")
     p.add_argument("--json", action="store_true")
     p.set_defaults(handler=run_revoke)
     p = sub.add_parser("sessions", help="live break-glass sessions and derived credentials")
@@ -169,10 +170,11 @@ async def _engine_run(data_dir: Path, work: Any) -> Any:
 
 
 def _audit_revocation(data_dir: Path, revoked: list[dict[str, Any]], args: argparse.Namespace) -> None:
+    from perimeterdb.audit.keys import operator_key_path
     from perimeterdb.audit.log import AuditLog
     from perimeterdb.audit.records import event_id, iso_now
 
-    log = AuditLog(data_dir / "audit")
+    log = AuditLog(data_dir / "audit", signing_key=operator_key_path(data_dir, args.key_file))
     try:
         log.write({
             "eventVersion": "1.08",
@@ -192,6 +194,7 @@ def _audit_revocation(data_dir: Path, revoked: list[dict[str, Any]], args: argpa
 
 
 def run_revoke(args: argparse.Namespace) -> int:
+    from perimeterdb.audit.keys import MissingSigningKey, operator_key_path
     from perimeterdb.breakglass import revocation
 
     chosen = [bool(args.session_id), bool(args.role), bool(args.all)]
@@ -202,6 +205,11 @@ def run_revoke(args: argparse.Namespace) -> int:
     if not _database(data_dir).exists():
         print(f"no perimeterdb data in {data_dir}", file=sys.stderr)
         return 1
+    try:  # checked before revoking: a revocation is always audited
+        operator_key_path(data_dir, args.key_file)
+    except MissingSigningKey as exc:
+        print(f"perimeterdb: {exc}", file=sys.stderr)
+        return 2
 
     async def work(engine: Any) -> list[dict[str, Any]]:
         return await revocation.revoke(engine, session_id=args.session_id, role_arn=args.role,

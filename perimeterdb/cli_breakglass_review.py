@@ -28,6 +28,8 @@ def _common(p: argparse.ArgumentParser) -> None:
         p.add_argument("--data-dir", default="perimeterdb-data")
     if not any(a.dest == "audit_dir" for a in p._actions):
         p.add_argument("--audit-dir", help="the audit log directory (default DATA_DIR/audit)")
+    if not any(a.dest == "key_file" for a in p._actions):
+        p.add_argument("--key-file", help="the server's --key-file, beside which the audit signing key lives")
 
 
 def add_review_parsers(subparsers: Any) -> None:
@@ -143,12 +145,16 @@ def run_review(args: argparse.Namespace) -> int:
 
 
 def run_signoff(args: argparse.Namespace) -> int:
+    from perimeterdb.audit.keys import MissingSigningKey, operator_key_path
     from perimeterdb.breakglass import review
 
     async def work(engine: Any, audit_dir: Path) -> int:
         try:
-            done = await review.sign_off(engine, audit_dir, args.session, args.reviewer, args.note)
-        except review.ReviewError as exc:
+            done = await review.sign_off(
+                engine, audit_dir, args.session, args.reviewer, args.note,
+                signing_key=operator_key_path(Path(args.data_dir), args.key_file),
+            )
+        except (review.ReviewError, MissingSigningKey) as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 1
         if args.json:

@@ -67,3 +67,19 @@ def default_key_path(directory: Path) -> Path:
     if beside.exists() or (directory.parent / "secret.key").exists():
         return beside
     return directory / KEY_NAME
+
+
+class MissingSigningKey(Exception):
+    """An operator tool was about to write to the server's log without the server's signing key."""
+
+
+def operator_key_path(data_dir: Path, key_file: str | None) -> Path:
+    """The signing key a command-line tool must use to add a record to the server's log: beside
+    ``--key-file`` when the server was given one, else beside ``DATA_DIR/secret.key``. It is never made
+    here: a tool that made its own key would write digests that ``audit verify`` rejects."""
+    path = (Path(key_file).parent if key_file else data_dir) / KEY_NAME
+    if not path.exists():
+        raise MissingSigningKey(
+            f"the audit signing key {path} is not there: pass the --key-file the server was started with"
+        )
+    return path

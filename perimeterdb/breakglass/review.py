@@ -426,7 +426,14 @@ def unreviewed(all_sessions: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 async def sign_off(
-    engine: Any, audit_dir: Path | None, session_id: str, reviewer: str, note: str, *, now: float | None = None
+    engine: Any,
+    audit_dir: Path | None,
+    session_id: str,
+    reviewer: str,
+    note: str,
+    *,
+    now: float | None = None,
+    signing_key: Path | None = None,
 ) -> dict[str, Any]:
     """Record a sign-off of one session (a storage row, and an audit record). The reviewer must not be
     who used the session. Returns the sign-off."""
@@ -466,7 +473,7 @@ async def sign_off(
             "BreakGlassSignOff", signoff,
             identity={"type": "Reviewer", "userName": reviewer, "invokedBy": "perimeterdb break-glass signoff"},
         )
-        log = AuditLog(audit_dir)
+        log = AuditLog(audit_dir, signing_key=signing_key)
         try:
             log.write(record)
         finally:
