@@ -463,6 +463,8 @@ class AuditLog:
         The record is written before this returns (see the module docstring for what survives a crash).
         An anonymous failure (no principal) may be only counted (the module docstring): then the record
         returned is ``{"suppressed": True}``."""
+        if principal is None and getattr(error, "revoked_principal", None) is not None:
+            principal = error.revoked_principal  # a revoked break-glass credential, signed by its holder
         if principal is None and error is not None:
             if not self._admit_anonymous(origin, error):
                 return {"suppressed": True}

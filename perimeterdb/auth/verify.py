@@ -376,16 +376,24 @@ def verify(
             if now > signed_at + timedelta(seconds=int(expires)):
                 raise errors.invalid_signature("Signature expired")
 
-    if record is None or not record.active:
+    # A revoked (inactive) break-glass credential is refused all the same, but only once its signature is
+    # checked: then the refusal names it, so that its use is audited as break-glass and alerted.
+    revoked = record is not None and not record.active and record.principal.break_glass
+    if record is None or not (record.active or revoked):
         raise errors.unrecognized_client()
     if record.session_token is not None or session_token is not None:
         if not record.token_matches(session_token):
             raise errors.unrecognized_client()
     # Sessions, and access keys derived from a break-glass session (auth/credentials.lineage_bound), expire.
-    if record.expires_at is not None and now.timestamp() >= record.expires_at:
+    if not revoked and record.expires_at is not None and now.timestamp() >= record.expires_at:
         raise errors.expired_token()
 
-    _check_signed_headers(headers, signed_headers, presigned)
+    try:
+        _check_signed_headers(headers, signed_headers, presigned)
+    except errors.ApiError:
+        if revoked:  # answered as for an unknown key: nothing tells a revoked key id from a made-up one
+            raise errors.unrecognized_client() from None
+        raise
     # The payload hash is always that of the body received. "UNSIGNED-PAYLOAD" (and x-amz-content-sha256
     # generally) is Amazon S3's alone ("Signature Calculations for the Authorization Header", Amazon S3 API
     # Reference); for every other service the canonical request ends with Hex(SHA256(payload)) of the
@@ -399,10 +407,16 @@ def verify(
     to_sign = sigv4.string_to_sign(amz_date, scope.scope, canonical)
     key = sigv4.signing_key(record.secret, scope.date, scope.region, scope.service)
     if not sigv4.signatures_match(sigv4.signature(key, to_sign), provided):
+        if revoked:
+            raise errors.unrecognized_client()
         raise errors.invalid_signature(
             "The request signature we calculated does not match the signature you provided. "
             "Check your AWS Secret Access Key and signing method. Consult the service documentation for details."
         )
+    if revoked:
+        refusal = errors.unrecognized_client()
+        refusal.revoked_principal = record.principal  # type: ignore[attr-defined]  # audit/log.py reads it
+        raise refusal
     return _new_tuple(VerifiedRequest, (record, scope.region, scope.service, scope.access_key))
 
 

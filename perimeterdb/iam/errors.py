@@ -111,4 +111,7 @@ def from_auth(error: ApiError) -> ApiError:
     message = error.message
     if code == "MissingAuthenticationToken":
         message = "Request is missing Authentication Token"
-    return _error(code, message, status)
+    out = _error(code, message, status)
+    if getattr(error, "revoked_principal", None) is not None:  # auth/verify.py: for the audit record
+        out.revoked_principal = error.revoked_principal  # type: ignore[attr-defined]
+    return out
