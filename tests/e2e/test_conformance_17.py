@@ -621,3 +621,25 @@ def test_document_paths_are_at_most_32_levels(raw: Any, gsi_table: str) -> None:
         "ValidationException",
         "Invalid UpdateExpression: The document path has too many nesting levels; nesting levels: 33",
     )
+
+
+def test_batch_write_capacity_includes_each_index_touched(raw: Any, gsi_table: str) -> None:
+    out = raw.batch_write_item(
+        RequestItems={
+            gsi_table: [
+                {"PutRequest": {"Item": {"pk": {"S": "bw1"}, "g": {"S": "a"}, "r": {"S": "1"}}}},
+                {"PutRequest": {"Item": {"pk": {"S": "bw2"}, "g": {"S": "a"}, "r": {"S": "2"}}}},
+                {"PutRequest": {"Item": {"pk": {"S": "bw3"}}}},
+            ]
+        },
+        ReturnConsumedCapacity="INDEXES",
+    )
+    assert out["ConsumedCapacity"] == [
+        {
+            "TableName": gsi_table,
+            "CapacityUnits": 5.0,
+            "WriteCapacityUnits": 5.0,
+            "Table": {"CapacityUnits": 3.0, "WriteCapacityUnits": 3.0},
+            "GlobalSecondaryIndexes": {"by-g": {"CapacityUnits": 2.0, "WriteCapacityUnits": 2.0}},
+        }
+    ]

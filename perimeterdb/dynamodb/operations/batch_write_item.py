@@ -107,11 +107,20 @@ async def run(body: dict[str, Any], call: Call) -> dict[str, Any]:
     mode = body.get("ReturnConsumedCapacity")
     if mode in ("TOTAL", "INDEXES"):
         units: dict[str, float] = {name: 0.0 for name in request_items}
-        for (name, _), (old, new) in zip(planned, outcomes, strict=True):
+        gsi: dict[str, dict[str, float]] = {name: {} for name in request_items}
+        lsi: dict[str, dict[str, float]] = {name: {} for name in request_items}
+        for (name, write), (old, new) in zip(planned, outcomes, strict=True):
             size = max(values.item_size(new) if new else 0, values.item_size(old) if old else 0)
             units[name] += capacity.write_units(size)
+            touched_indexes = indexes.write_units(write.table, old, new)
+            for totals, touched in zip((gsi[name], lsi[name]), touched_indexes, strict=True):
+                for index_name, index_units in touched.items():  # each index the write touched
+                    totals[index_name] = totals.get(index_name, 0.0) + index_units
         out["ConsumedCapacity"] = [
-            capacity.consumed(mode, tables[name].name, u, kind="Write") for name, u in units.items()
+            capacity.consumed(
+                mode, tables[name].name, u, kind="Write", gsi_units=gsi[name], lsi_units=lsi[name]
+            )
+            for name, u in units.items()
         ]
     if body.get("ReturnItemCollectionMetrics") == "SIZE":
         metrics: dict[str, list[dict[str, Any]]] = {}
