@@ -44,18 +44,23 @@ async def lineage_bound(
       ``break_glass`` in a key row) is break-glass, is inactive once its origin is revoked or gone, and
       expires no later than its origin (an access key then answers ExpiredToken, like a session).
     Fail closed: an origin that cannot be found makes the credential inactive."""
-    if row.get("revoked"):
-        return dataclasses.replace(record, active=False)
     principal = row.get("principal") or {}
     marker = row.get("break_glass") if isinstance(row.get("break_glass"), dict) else None
     origin_id = (marker or {}).get("origin_session") or principal.get("origin_session")
+    # Inactive, but still known as break-glass: a use with the right signature is audited and alerted as such.
+    inactive = dataclasses.replace(
+        record, active=False,
+        principal=dataclasses.replace(record.principal, break_glass=True) if origin_id else record.principal,
+    )
+    if row.get("revoked"):
+        return inactive
     if not origin_id:
         return record
     expires = record.expires_at
     if origin_id != record.access_key:
         origin = await origin_row(str(origin_id))
         if origin is None or origin.get("revoked"):
-            return dataclasses.replace(record, active=False)
+            return inactive
         origin_expires = float(origin["expires"])
         expires = origin_expires if expires is None else min(expires, origin_expires)  # verify: ExpiredToken
         # A chained session minted while its parent was being revoked is not marked by the revocation:
@@ -64,7 +69,7 @@ async def lineage_bound(
         if parent_id and parent_id not in (origin_id, record.access_key) and str(parent_id).startswith("ASIA"):
             parent = await origin_row(str(parent_id))
             if parent is None or parent.get("revoked"):
-                return dataclasses.replace(record, active=False)
+                return inactive
     flagged = dataclasses.replace(
         record.principal,
         break_glass=True,

@@ -73,7 +73,8 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
         roles["emergency-nogroup"] = {**roles["emergency-approved"], "break_glass": {
             **roles["emergency-approved"]["break_glass"], "approvers_group": "bg-nogroup"}}
         statement = world["organization"]["policies"]["DenyDynamoDBOutsideVPC"]["document"]["Statement"][0]
-        statement["Condition"]["StringNotLike"]["aws:PrincipalArn"].append(NOGROUP.replace(PROD, "*"))
+        exits = statement["Condition"].get("ArnNotLike") or statement["Condition"]["StringNotLike"]
+        exits["aws:PrincipalArn"].append(NOGROUP.replace(PROD, "*"))
         path.write_text(yaml.safe_dump(world, sort_keys=False))
         server = ServerProcess(lab_dir / "data", extra_args=["--world", str(path), "--durability", "normal",
                                                               "--workers", "2"])
@@ -575,10 +576,12 @@ def test_using_a_revoked_session_is_flagged_and_alerted(lab: Lab) -> None:
     import sys
 
     code, = lab.codes("ops7")
-    assumed, = lab.run("ops7", [_assume(ROLE, "stolen", SerialNumber=lab.serial("ops7"), TokenCode=code,
-                                        Tags=_justify())])
-    assert assumed["ok"], assumed
+    assumed, made = lab.run("ops7", [_assume(ROLE, "stolen", SerialNumber=lab.serial("ops7"), TokenCode=code,
+                                             Tags=_justify()),
+                                     _iam("create_access_key", "stolen", UserName="deployer")])
+    assert assumed["ok"] and made["ok"], (assumed, made)
     c = assumed["result"]["Credentials"]
+    derived = {"key": made["result"]["AccessKey"]["AccessKeyId"], "secret": made["result"]["AccessKey"]["SecretAccessKey"]}
     done = subprocess.run([sys.executable, "-m", "perimeterdb.cli", "break-glass", "revoke", c["AccessKeyId"],
                            "--data-dir", str(lab.server.data_dir)], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
@@ -593,7 +596,8 @@ def test_using_a_revoked_session_is_flagged_and_alerted(lab: Lab) -> None:
     assert not forged_put["ok"] and forged_put["code"] == "UnrecognizedClientException", forged_put
     deadline = time.monotonic() + 10
     while True:
-        records = [r for r in lab.records() if c["AccessKeyId"] in json.dumps(r.get("userIdentity") or {})]
+        records = [r for r in lab.records() if c["AccessKeyId"] in json.dumps(r.get("userIdentity") or {})
+                   and r.get("errorCode")]
         if {"PutItem", "GetCallerIdentity"} <= {r["eventName"] for r in records} or time.monotonic() > deadline:
             break
         time.sleep(0.3)
@@ -601,3 +605,14 @@ def test_using_a_revoked_session_is_flagged_and_alerted(lab: Lab) -> None:
     assert len([r for r in records if r["eventName"] == "PutItem"]) == 1, "the forged one is not attributed"
     alerted = lab.alerts(lambda a: a.get("accessKeyId") == c["AccessKeyId"] and a.get("errorCode") is not None)
     assert {a["what"] for a in alerted} >= {"PutItem", "GetCallerIdentity"}, alerted
+    # A key made during the session is revoked with it, and its later use is attributed and flagged too.
+    key_used, = lab.run(derived, [{"service": "sts", "op": "get_caller_identity"}])
+    assert not key_used["ok"] and key_used["code"] == "InvalidClientTokenId", key_used
+    deadline = time.monotonic() + 10
+    while True:
+        records = [r for r in lab.records() if derived["key"] in json.dumps(r.get("userIdentity") or {})
+                   and r.get("errorCode") == "InvalidClientTokenId"]
+        if records or time.monotonic() > deadline:
+            break
+        time.sleep(0.3)
+    assert records and records[-1].get("breakGlass"), records

@@ -155,7 +155,8 @@ def _world(lab_dir: Path, inet: netns.Host, port: int, keys: dict[str, dict[str,
             "max_session_seconds": 1800, "approval": approval, "approvers_group": "bg-approvers",
             "grant_seconds": 600}}
     statement = world["organization"]["policies"]["DenyDynamoDBOutsideVPC"]["document"]["Statement"][0]
-    statement["Condition"]["StringNotLike"]["aws:PrincipalArn"] = [
+    exits = statement["Condition"].get("ArnNotLike") or statement["Condition"]["StringNotLike"]  # either operator
+    exits["aws:PrincipalArn"] = [
         "arn:aws:iam::*:role/emergency", "arn:aws:iam::*:role/emergency-approved",
         "arn:aws:iam::*:role/emergency-fallback"]
     path = lab_dir / "world.yaml"
