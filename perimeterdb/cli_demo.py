@@ -117,7 +117,7 @@ def build_world(keys: dict[str, tuple[str, str]], seed: str, public: str, endpoi
                 "document": {"Version": "2012-10-17", "Statement": [{
                     "Sid": "DenyDynamoDBOutsideVPC", "Effect": "Deny", "Action": "dynamodb:*", "Resource": "*",
                     "Condition": {"StringNotEquals": {"aws:SourceVpc": VPC},
-                                  "StringNotLike": {"aws:PrincipalArn": "arn:aws:iam::*:role/emergency"}}}]},
+                                  "ArnNotLike": {"aws:PrincipalArn": "arn:aws:iam::*:role/emergency"}}}]},
             }},
             "units": [{"name": "Prod", "policies": ["DenyDynamoDBOutsideVPC"], "accounts": ["prod"]},
                       {"name": "Dev", "accounts": ["dev"]}],

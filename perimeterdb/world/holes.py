@@ -110,6 +110,13 @@ def exception_problem(value: str, operator: str, registry: Registry, *, rcp: boo
     if len(parts) != 6 or parts[0] != "arn":
         return "not an IAM principal ARN: it can match principals that are not sealed"
     resource = parts[5]
+    if op in ("stringlike", "stringnotlike") and any("*" in part for part in parts[:5]):
+        # StringLike's * crosses ':', unlike the ARN operators' segment-by-segment match: with a * in the
+        # account, a *user* whose path ends in ":role/" matches too (arn:aws:iam::<acct>:user/x:role/<name>).
+        return (
+            "StringLike's * crosses ':', so a user with the path /x:role/ and this name matches too; "
+            "use ArnLike/ArnNotLike, which match segment by segment"
+        )
     wild = (lambda s: False) if literal else (lambda s: "*" in s or "?" in s)
     if not resource.startswith("role/"):
         if wild(resource):

@@ -216,11 +216,16 @@ def test_printed_guardrail_attached_as_an_scp_denies_through_decide() -> None:
 @pytest.mark.parametrize(
     ("operator", "value", "hole"),
     [
-        ("StringNotLike", "arn:aws:iam::*:role/emergency", False),
+        ("ArnNotLike", "arn:aws:iam::*:role/emergency", False),
         ("ArnNotLike", f"arn:aws:iam::{PROD}:role/emergency", False),
+        ("StringNotLike", f"arn:aws:iam::{PROD}:role/emergency", False),
         ("ArnNotEquals", "arn:aws:iam::*:role/emergency", False),
-        ("StringNotLikeIfExists", "arn:aws:iam::*:role/emergency", False),
-        ("StringNotLike", PLATFORM, False),
+        ("ArnNotLikeIfExists", "arn:aws:iam::*:role/emergency", False),
+        ("ArnNotLike", PLATFORM, False),
+        # StringLike's * crosses ':': arn:aws:iam::<account>:user/x:role/emergency matches too.
+        ("StringNotLike", "arn:aws:iam::*:role/emergency", True),
+        ("StringNotLikeIfExists", "arn:aws:iam::*:role/emergency", True),
+        ("StringNotLike", PLATFORM, True),
         ("StringNotLike", "arn:aws:iam::*:role/emergency*", True),
         ("ArnNotLike", "arn:aws:iam::*:role/emerg?ncy", True),
         ("StringNotLike", "arn:aws:iam::*:role/*/emergency", True),
@@ -244,7 +249,7 @@ def test_in_an_rcp_the_exception_must_name_the_accounts_of_the_sealed_role() -> 
     assert exception_problem("arn:aws:iam::*:role/emergency", "ArnNotLike", REGISTRY, rcp=True) is not None
     assert exception_problem(f"arn:aws:iam::{PROD2}:role/emergency", "ArnNotLike", REGISTRY, rcp=True) is not None
     assert exception_problem(f"arn:aws:iam::{PROD}:role/emergency", "ArnNotLike", REGISTRY, rcp=True) is None
-    rcp = _scp({"StringNotLike": {"aws:PrincipalArn": "arn:aws:iam::*:role/emergency"}})
+    rcp = _scp({"ArnNotLike": {"aws:PrincipalArn": "arn:aws:iam::*:role/emergency"}})
     (hole,) = policy_holes([("R", "RESOURCE_CONTROL_POLICY", rcp)], REGISTRY)
     assert "outside the organization" in hole.reason and hole.describe().startswith("hole in the perimeter: RCP R")
     assert policy_holes([("S", "SERVICE_CONTROL_POLICY", rcp)], REGISTRY) == []
@@ -265,7 +270,7 @@ def _scp(*conditions: dict[str, Any], effect: str = "Deny") -> dict[str, Any]:
 
 def test_policy_holes_name_policy_statement_and_value() -> None:
     doc = _scp(
-        {"StringNotEquals": {"aws:SourceVpc": "vpc-1"}, "StringNotLike": {"aws:PrincipalArn": [
+        {"StringNotEquals": {"aws:SourceVpc": "vpc-1"}, "ArnNotLike": {"aws:PrincipalArn": [
             "arn:aws:iam::*:role/emergency", "arn:aws:iam::*:role/emergency*"]}},
         {"ArnLike": {"aws:principalarn": "arn:aws:iam::*:role/feature-*"}},
     )
@@ -282,7 +287,7 @@ def test_policy_holes_name_policy_statement_and_value() -> None:
 
 
 def test_an_existing_role_with_the_sealed_name_that_is_not_declared_is_a_hole() -> None:
-    doc = _scp({"StringNotLike": {"aws:PrincipalArn": "arn:aws:iam::*:role/emergency"}})
+    doc = _scp({"ArnNotLike": {"aws:PrincipalArn": "arn:aws:iam::*:role/emergency"}})
     roles = [ExistingRole(f"arn:aws:iam::{PROD}:role/emergency", True), ExistingRole(f"arn:aws:iam::{PROD2}:role/emergency", False)]
     (hole,) = policy_holes([("P", "SERVICE_CONTROL_POLICY", doc)], REGISTRY, roles)
     assert f"arn:aws:iam::{PROD2}:role/emergency" in hole.reason
