@@ -135,6 +135,10 @@ async def _apply(settings: Settings, world: Any) -> list[str]:
         staged = staged_runtime(runtime)
         try:
             report = await apply_world(staged, world)
+            from perimeterdb.prover_invariants import stage  # the server checks them (meta:invariants)
+
+            stored = await stage(staged.engine, world.data)
+            report = [*report, stored] if stored else report
             await staged.engine.commit()  # one atomic write: all of the world file or nothing
         except StagingConflict as exc:
             raise WorldError(f"{world.source}: not applied: {exc} (nothing was written; run it again)") from None

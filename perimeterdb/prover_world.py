@@ -20,7 +20,7 @@ from perimeterdb.config import Settings
 from perimeterdb.policy import CompiledPolicy, PolicyKind, PrincipalInfo
 from perimeterdb.prover import Account, Endpoint, Principal, Snapshot, Table
 
-__all__ = ["load_snapshot", "snapshot_from_data_dir", "snapshot_from_world_file"]
+__all__ = ["load_snapshot", "runtime_over", "snapshot_from_data_dir", "snapshot_from_world_file", "snapshot_of"]
 
 
 def load_snapshot(*, data_dir: Path | None = None, world_file: Path | None = None) -> Snapshot:
@@ -47,6 +47,29 @@ async def snapshot_from_data_dir(data_dir: Path) -> Snapshot:
         return await _read(runtime)
     finally:
         runtime.close()
+
+
+def runtime_over(engine: Any, box: Any = None) -> Any:
+    """What ``snapshot_of`` reads, over any storage engine (the running server's, or a staging engine
+    holding a proposed change): fresh stores and a fresh authorizer, so no cache of the server is involved.
+    ``box`` (the secret box) is not needed to read policies; it may be None."""
+    from types import SimpleNamespace
+
+    from perimeterdb.authz import Authorizer
+    from perimeterdb.dynamodb.catalog import Catalog
+    from perimeterdb.organizations.store import OrgStore
+    from perimeterdb.organizations.view import OrganizationView
+    from perimeterdb.world.identities import IdentityStore
+
+    identities = IdentityStore(engine, box)
+    catalog = Catalog(engine)
+    authorizer = Authorizer(identities, catalog, OrganizationView(OrgStore(engine)))
+    return SimpleNamespace(engine=engine, identities=identities, catalog=catalog, authorizer=authorizer)
+
+
+async def snapshot_of(runtime: Any) -> Snapshot:
+    """The snapshot of a runtime (or of ``runtime_over(engine)``)."""
+    return await _read(runtime)
 
 
 def _compile(runtime: Any, kind: PolicyKind, policy_id: str, document: str) -> CompiledPolicy:
