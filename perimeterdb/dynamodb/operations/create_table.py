@@ -222,6 +222,7 @@ async def run(body: dict[str, Any], call: Call) -> dict[str, Any]:
         }
     if body.get("ResourcePolicy"):
         resource_policies.validate_policy(body["ResourcePolicy"])
+    await _check_invariants(call, arn, account, region, body.get("ResourcePolicy") or None, description)
     indexes.allocate_spaces(description)
     table = await call.catalog.create(account, region, name, description)
     out = table.public_description()
@@ -229,3 +230,21 @@ async def run(body: dict[str, Any], call: Call) -> dict[str, Any]:
     for gsi in out.get("GlobalSecondaryIndexes", []):
         gsi["IndexStatus"] = "CREATING"
     return {"TableDescription": out}
+
+
+async def _check_invariants(
+    call: Call, arn: str, account: str, region: str, policy: str | None, description: dict[str, Any]
+) -> None:
+    """A table named by a stored world invariant (prover_invariants.py) is created only if the invariant
+    holds with its resource policy and tags; refused as PutResourcePolicy refuses (ValidationException)."""
+    from perimeterdb.prover_invariants import message, proposed_table_policy
+
+    if await call.catalog.find(account, region, arn.split(":table/", 1)[-1]) is not None:
+        return  # it exists: the catalog answers ResourceInUseException
+    tags = tuple((t["Key"], t["Value"]) for t in description.get("_tags") or [])
+    violations = await proposed_table_policy(call.engine, arn, account, region, policy, tags)
+    if violations:
+        raise errors.validation(
+            f"Resource-based policy not accepted for table {arn.split(':table/', 1)[-1]}: it would break a "
+            f"world invariant (perimeterdb prove). {message(violations)}"
+        )
