@@ -140,12 +140,45 @@ async def disable_policy_type(call: OrgCall) -> dict[str, Any]:
     root, policy_type = call.params["RootId"], call.params["PolicyType"]
     state = await _admin_state(call)
     await call.authorize("organizations:DisablePolicyType", state.root_arn() if root == state.root_id else "*")
-    state = await call.store.mutate(lambda s: (s, _void(s.disable_type(root, policy_type))))
+    state = await _guarded(call, lambda s: (s, _void(s.disable_type(root, policy_type))))
     return {"Root": state.root_shape()}
 
 
 def _void(_: None) -> Sequence[RowChange]:
     return ()
+
+
+async def _guarded(call: OrgCall, fn: Callable[[OrgState], tuple[Any, Sequence[RowChange]]]) -> Any:
+    """``call.store.mutate(fn)`` for a change that can move an SCP or RCP (attach, detach, update, delete,
+    disable a type, move an account): when world invariants are stored (prover_invariants.py), they are
+    proved first over the organization as ``fn`` leaves it (applied to a staging engine, never committed),
+    and a change that breaks one, or that the solvers cannot decide, is refused (ConstraintViolationException,
+    see docs/prover.md). The real write then refuses (ConcurrentModificationException) if the organization
+    changed since it was proved."""
+    from perimeterdb.prover_invariants import load, message, proposed_engine
+
+    if not await load(call.store.engine):
+        return await call.store.mutate(fn)
+    from perimeterdb.world.staging import StagingEngine
+
+    seen: dict[str, Any] = {}
+
+    def capture(state: OrgState) -> tuple[Any, Sequence[RowChange]]:
+        seen["doc"] = orjson.loads(orjson.dumps(state.doc))
+        return fn(state)
+
+    staged = StagingEngine(call.store.engine)
+    await OrgStore(staged).mutate(capture)
+    violations = await proposed_engine(staged, getattr(call.identities, "box", None))
+    if violations:
+        raise errors.invariant_broken(f"This change would break a world invariant: {message(violations)}")
+
+    def guarded(state: OrgState) -> tuple[Any, Sequence[RowChange]]:
+        if state.doc != seen["doc"]:
+            raise errors.concurrent_modification()
+        return fn(state)
+
+    return await call.store.mutate(guarded)
 
 
 # --- OUs and the tree -----------------------------------------------------------------------------------
@@ -282,8 +315,8 @@ async def move_account(call: OrgCall) -> dict[str, Any]:
     for resource in (_resource_of(state, p["AccountId"]), _resource_of(state, p["SourceParentId"]),
                      _resource_of(state, p["DestinationParentId"])):
         await call.authorize("organizations:MoveAccount", resource)
-    await call.store.mutate(
-        lambda s: (None, _void(s.move_account(p["AccountId"], p["SourceParentId"], p["DestinationParentId"])))
+    await _guarded(
+        call, lambda s: (None, _void(s.move_account(p["AccountId"], p["SourceParentId"], p["DestinationParentId"])))
     )
     return {}
 
@@ -315,8 +348,8 @@ async def update_policy(call: OrgCall) -> dict[str, Any]:
     policy_id = p["PolicyId"]
     state = await _admin_state(call)
     await call.authorize("organizations:UpdatePolicy", _policy_resource(state, policy_id))
-    await call.store.mutate(
-        lambda s: (None, _void(s.update_policy(policy_id, p.get("Name"), p.get("Description"), p.get("Content"))))
+    await _guarded(
+        call, lambda s: (None, _void(s.update_policy(policy_id, p.get("Name"), p.get("Description"), p.get("Content"))))
     )
     state = await call.store.require()
     return {"Policy": _policy_shape(state, policy_id)}
@@ -326,7 +359,7 @@ async def delete_policy(call: OrgCall) -> dict[str, Any]:
     policy_id = call.params["PolicyId"]
     state = await _admin_state(call)
     await call.authorize("organizations:DeletePolicy", _policy_resource(state, policy_id))
-    await call.store.mutate(lambda s: (None, _void(s.delete_policy(policy_id))))
+    await _guarded(call, lambda s: (None, _void(s.delete_policy(policy_id))))
     return {}
 
 
@@ -350,7 +383,7 @@ async def attach_policy(call: OrgCall) -> dict[str, Any]:
     state = await _admin_state(call)
     await call.authorize("organizations:AttachPolicy", _policy_resource(state, policy_id))
     await call.authorize("organizations:AttachPolicy", _resource_of(state, target))
-    await call.store.mutate(lambda s: (None, _void(s.attach(policy_id, target))))
+    await _guarded(call, lambda s: (None, _void(s.attach(policy_id, target))))
     return {}
 
 
@@ -359,7 +392,7 @@ async def detach_policy(call: OrgCall) -> dict[str, Any]:
     state = await _admin_state(call)
     await call.authorize("organizations:DetachPolicy", _policy_resource(state, policy_id))
     await call.authorize("organizations:DetachPolicy", _resource_of(state, target))
-    await call.store.mutate(lambda s: (None, _void(s.detach(policy_id, target))))
+    await _guarded(call, lambda s: (None, _void(s.detach(policy_id, target))))
     return {}
 
 

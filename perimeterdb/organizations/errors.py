@@ -86,3 +86,16 @@ def create_account_status_not_found() -> ApiError:
 
 def unsupported(operation: str) -> ApiError:
     return _error("UnsupportedAPIEndpointException", f"This operation ({operation}) is not supported.")
+
+
+def invariant_broken(message: str) -> ApiError:
+    """An SCP/RCP change that would break a stored world invariant (prover_invariants.py, docs/prover.md):
+    no Reason of AWS's enumeration fits, so none is given (the member is optional)."""
+    return _error("ConstraintViolationException", message)
+
+
+def concurrent_modification() -> ApiError:
+    return _error(
+        "ConcurrentModificationException",
+        "The target of the operation is currently being modified by a different request. Try again later.",
+    )
