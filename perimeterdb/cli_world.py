@@ -244,6 +244,10 @@ def prepare_serve(settings: Settings) -> Settings:
 
         for hole in world_holes(world):
             log.warning("world: %s", hole.describe())
+        from perimeterdb.prover_invariants import refuse  # as world apply: proved before any change
+
+        if world.data.get("invariants") and refuse(settings.world_file):
+            raise SystemExit(2)  # a start-up failure (cli_startup.py)
         try:
             changes = asyncio.run(_apply(settings, world))
         except WorldError as exc:

@@ -8,6 +8,7 @@ import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from unittest.mock import ANY
 
 import boto3
 import pytest
@@ -28,7 +29,7 @@ ADMIN = ("AKIAMANAGEMENTADMIN1", "management-admin-secret-0123456789abcdefg")
 INVARIANT = {"private": {"table": "prod/orders", "vpc": "prod-vpc", "except": ["emergency"]}}
 
 
-def _world(tmp_path: Path, endpoint_port: int) -> Path:
+def _world(tmp_path: Path, endpoint_port: int, change: Any = None) -> Path:
     """The seed world, its endpoint on loopback (loopback in the VPC, host processes allowed), fixed keys, and a
     `private` invariant on prod's table."""
     world = yaml.safe_load(SEED.read_text())
@@ -44,6 +45,8 @@ def _world(tmp_path: Path, endpoint_port: int) -> Path:
     }
     world["accounts"]["management"]["users"]["platform-admin"]["access_keys"] = [{"id": ADMIN[0], "secret": ADMIN[1]}]
     world["invariants"] = [INVARIANT]
+    if change is not None:
+        change(world)
     path = tmp_path / "world.yaml"
     path.write_text(yaml.safe_dump(world))
     return path
@@ -184,3 +187,48 @@ def test_scp_changes_that_keep_the_invariant_are_accepted(server: tuple[ServerPr
     assert policy_id in _attached(org, dev_ou)
     org.detach_policy(PolicyId=policy_id, TargetId=dev_ou)
     assert policy_id not in _attached(org, dev_ou)
+
+
+def _perimeter_in_the_table_policy(world: dict[str, Any]) -> None:
+    """No SCP on Prod: the table's own resource policy keeps it private (a Deny outside the VPC)."""
+    world["organization"]["units"][0]["policies"] = []
+    scp = world["organization"]["policies"]["DenyDynamoDBOutsideVPC"]["document"]["Statement"][0]
+    deny = {**scp, "Principal": "*", "Resource": TABLE}
+    world["accounts"]["prod"]["tables"]["orders"]["resource_policy"] = {"Version": "2012-10-17", "Statement": [deny]}
+
+
+def test_delete_resource_policy_that_keeps_the_table_private_is_refused(tmp_path: Path) -> None:
+    endpoint_port = free_port()
+    world = _world(tmp_path, endpoint_port, _perimeter_in_the_table_policy)
+    assert main(["world", "validate", str(world)]) == 0  # the invariant holds in this world
+    proc = ServerProcess(tmp_path / "data", extra_args=["--world", str(world)]).start(timeout=60)
+    try:
+        ddb = _client("dynamodb", f"http://127.0.0.1:{endpoint_port}", DEPLOYER)
+        before = ddb.get_resource_policy(ResourceArn=TABLE)
+        with pytest.raises(ClientError) as refused:
+            ddb.delete_resource_policy(ResourceArn=TABLE)
+        error = refused.value.response["Error"]
+        assert error["Code"] == "ValidationException"
+        assert "does not hold" in error["Message"] and "222222222222" in error["Message"]
+        assert ddb.get_resource_policy(ResourceArn=TABLE) == {**before, "ResponseMetadata": ANY}
+    finally:
+        proc.stop()
+
+
+def test_an_invariant_the_prover_cannot_answer_refuses(tmp_path: Path) -> None:
+    """Fail closed: a question the prover cannot ask (here: a table not in the world) is not a proof."""
+    from perimeterdb.prover import Snapshot
+    from perimeterdb.prover_invariants import Invariant, prove
+
+    missing = "arn:aws:dynamodb:us-east-1:222222222222:table/missing"
+    (violation,) = prove(Snapshot(), (Invariant("public", missing),), timeout=5)
+    assert violation.status == "unknown" and "could not answer" in violation.detail
+
+
+def test_serve_refuses_a_world_that_breaks_its_invariants(tmp_path: Path) -> None:
+    def open_scp(world: dict[str, Any]) -> None:
+        world["organization"]["units"][0]["policies"] = []
+
+    world = _world(tmp_path, free_port(), open_scp)
+    with pytest.raises(RuntimeError, match="does not hold"):
+        ServerProcess(tmp_path / "data", extra_args=["--world", str(world)]).start(timeout=60)

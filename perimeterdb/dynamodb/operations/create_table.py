@@ -245,6 +245,6 @@ async def _check_invariants(
     violations = await proposed_table_policy(call.engine, arn, account, region, policy, tags)
     if violations:
         raise errors.validation(
-            f"Resource-based policy not accepted for table {arn.split(':table/', 1)[-1]}: it would break a "
+            f"Resource-based policy change refused for table {arn.split(':table/', 1)[-1]}: it would break a "
             f"world invariant (perimeterdb prove). {message(violations)}"
         )

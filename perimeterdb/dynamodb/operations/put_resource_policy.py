@@ -32,6 +32,6 @@ async def check_invariants(call: Call, table: Any, policy: str | None) -> None:
     violations = await proposed_table_policy(call.engine, table.arn, table.account, table.region, policy)
     if violations:
         raise errors.validation(
-            f"Resource-based policy not accepted for table {table.name}: it would break a world invariant "
+            f"Resource-based policy change refused for table {table.name}: it would break a world invariant "
             f"(perimeterdb prove). {message(violations)}"
         )
