@@ -48,6 +48,27 @@ log = logging.getLogger(__name__)
 REPAIR_ACTIONS = frozenset({"dynamodb:DeleteResourcePolicy", "dynamodb:DeleteTable"})
 
 
+def principal_info(principal: Principal, place: Any = None) -> policy.PrincipalInfo:
+    """What the policy engine knows of the caller; ``place`` is its organization placement, if any."""
+    return policy.PrincipalInfo(
+        arn=principal.arn,
+        principal_arn=principal.principal_arn,
+        account=principal.account,
+        type=principal.kind,
+        userid=principal.userid,
+        username=principal.username,
+        tags=principal.tags,
+        is_service_linked_role=principal.principal_arn.split(":", 5)[-1].startswith("role/aws-service-role/"),
+        mfa_present=principal.mfa_authenticated,
+        token_issue_time=datetime.fromtimestamp(principal.token_issue_time, UTC)
+        if principal.token_issue_time
+        else None,
+        source_identity=principal.source_identity,
+        org_id=place.org_id if place else None,
+        org_paths=tuple(place.org_paths) if place else (),
+    )
+
+
 class _Stored(Protocol):
     id: str
     document: str
@@ -360,25 +381,7 @@ class Authorizer:
         found = self._static.get(key)
         if found is not None and found[0] is principal_place and found[1] is resource_place:
             return found[2]
-        info = policy.PrincipalInfo(
-            arn=principal.arn,
-            principal_arn=principal.principal_arn,
-            account=principal.account,
-            type=principal.kind,
-            userid=principal.userid,
-            username=principal.username,
-            tags=principal.tags,
-            is_service_linked_role=principal.principal_arn.split(":", 5)[-1].startswith(
-                "role/aws-service-role/"
-            ),
-            mfa_present=principal.mfa_authenticated,
-            token_issue_time=datetime.fromtimestamp(principal.token_issue_time, UTC)
-            if principal.token_issue_time
-            else None,
-            source_identity=principal.source_identity,
-            org_id=principal_place.org_id if principal_place else None,
-            org_paths=tuple(principal_place.org_paths) if principal_place else (),
-        )
+        info = principal_info(principal, principal_place)
         vpce_policy = None
         vpce_document = getattr(origin, "vpce_policy", None)
         if origin.vpce_id and vpce_document:

@@ -524,14 +524,17 @@ class AuditLog:
         """Write the final signed digest of everything written so far (at shutdown: the process may end
         without ``close``). A record written afterwards is still chained, and the next digest covers it."""
         with self._lock:
-            if self._fd is None:
-                return
-            try:
-                if self._sampler.suppressed:
-                    self._append_summary(time.monotonic() + 1.0)
-                self._write_digest(final=True)
-            except OSError:
-                log.exception("could not seal the audit log")
+            self._seal_locked()
+
+    def _seal_locked(self) -> None:
+        if self._fd is None:
+            return
+        try:
+            if self._sampler.suppressed:
+                self._append_summary(time.monotonic() + 1.0)
+            self._write_digest(final=True)
+        except OSError:
+            log.exception("could not seal the audit log")
 
     def close(self) -> None:
         with self._lock:
@@ -541,12 +544,7 @@ class AuditLog:
             self._stopping.set()
             if self._fd is None:
                 return
-            try:
-                if self._sampler.suppressed:
-                    self._append_summary(time.monotonic() + 1.0)
-                self._write_digest(final=True)
-            except OSError:
-                log.exception("could not seal the audit log")
+            self._seal_locked()
             (self.directory / chain.LOCK_DIR / f"{self.writer}.lock").unlink(missing_ok=True)
             for fd in (self._fd, self._lock_fd):
                 try:

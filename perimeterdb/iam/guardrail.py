@@ -25,6 +25,7 @@ from typing import Any
 
 from perimeterdb import policy
 from perimeterdb.auth.principal import Principal
+from perimeterdb.authz import principal_info
 from perimeterdb.iam import errors, guardrail_people
 from perimeterdb.policy import CompiledPolicy, PolicyKind, PolicyRef, PolicySet, Response
 from perimeterdb.world.sealed import (
@@ -110,24 +111,6 @@ def decide_guardrail(
         ),
     )
     return ctx, response
-
-
-def principal_info(principal: Principal) -> policy.PrincipalInfo:
-    return policy.PrincipalInfo(
-        arn=principal.arn,
-        principal_arn=principal.principal_arn,
-        account=principal.account,
-        type=principal.kind,
-        userid=principal.userid,
-        username=principal.username,
-        tags=principal.tags,
-        is_service_linked_role=principal.principal_arn.split(":", 5)[-1].startswith("role/aws-service-role/"),
-        mfa_present=principal.mfa_authenticated,
-        token_issue_time=datetime.fromtimestamp(principal.token_issue_time, UTC)
-        if principal.token_issue_time
-        else None,
-        source_identity=principal.source_identity,
-    )
 
 
 async def _policy_target(store: Any, registry: Registry, account: str, policy_arn: str) -> bool:
