@@ -35,7 +35,7 @@ from perimeterdb.server import wire
 from perimeterdb.world.breakglass import approval_mode, break_glass_settings
 
 if TYPE_CHECKING:
-    from perimeterdb.server.pipeline import IncomingRequest
+    from perimeterdb.server.request import IncomingRequest
     from perimeterdb.server.runtime import Runtime
 
 log = logging.getLogger(__name__)

@@ -27,7 +27,7 @@ from perimeterdb.server import wire
 from perimeterdb.shapes import validate_request
 
 if TYPE_CHECKING:
-    from perimeterdb.server.pipeline import IncomingRequest
+    from perimeterdb.server.request import IncomingRequest
     from perimeterdb.server.runtime import Runtime
 
 log = logging.getLogger(__name__)

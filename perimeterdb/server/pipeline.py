@@ -22,7 +22,6 @@ IAM and STS (query protocol) go through ``query_protocol.py`` and Organizations 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl
 
@@ -38,7 +37,8 @@ from perimeterdb.dynamodb.call import Call
 from perimeterdb.errors import ApiError
 from perimeterdb.organizations.http import TARGET_PREFIX, handle_organizations
 from perimeterdb.server import content_encoding, query_protocol, targets, wire
-from perimeterdb.server.network import NetworkOrigin, refuse
+from perimeterdb.server.network import refuse
+from perimeterdb.server.request import IncomingRequest
 from perimeterdb.shapes import validate_request
 from perimeterdb.world.regions import check_region
 
@@ -50,20 +50,6 @@ log = logging.getLogger(__name__)
 MAX_REQUEST_BYTES = 16 * 1024 * 1024
 JSON_10 = "application/x-amz-json-1.0"
 _UNKNOWN_OPERATION_404 = b"<UnknownOperationException/>\n"
-
-
-@dataclass(slots=True)  # not frozen: built for every request, and frozen dataclasses are slow to build
-class IncomingRequest:
-    method: str
-    raw_path: str
-    query_string: bytes
-    headers: dict[str, list[str]]
-    body: bytes
-    origin: NetworkOrigin
-
-    def header(self, name: str) -> str | None:
-        values = self.headers.get(name)
-        return values[0] if values else None
 
 
 def _query_pairs(raw: bytes) -> list[tuple[str, str]]:

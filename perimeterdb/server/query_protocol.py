@@ -29,7 +29,7 @@ from perimeterdb.iam.condition_keys import iam_context
 from perimeterdb.server import wire
 
 if TYPE_CHECKING:
-    from perimeterdb.server.pipeline import IncomingRequest
+    from perimeterdb.server.request import IncomingRequest
     from perimeterdb.server.runtime import Runtime
 
 log = logging.getLogger(__name__)
