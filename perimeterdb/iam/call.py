@@ -12,6 +12,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import quote
 
 from perimeterdb.auth.principal import Principal
 from perimeterdb.iam import errors
@@ -143,6 +144,11 @@ def check_document(text: str, kind: PolicyKind, limit: int, quota: str) -> str:
         where = f" ({exc.path})" if exc.path else ""
         raise errors.malformed_policy(f"{exc.message}{where}") from None
     return text
+
+
+def encode_document(text: str) -> str:
+    """IAM returns policy documents URL-encoded (botocore decodes them)."""
+    return quote(text, safe="")
 
 
 def inline_size(inline: dict[str, str]) -> int:

@@ -14,6 +14,7 @@ from urllib.parse import quote
 
 from perimeterdb.iam import errors
 from perimeterdb.iam.call import Handler, QueryCall, check_document, inline_size, paginate
+from perimeterdb.iam.policies import find_policy, no_such_policy, policy_key
 from perimeterdb.policy.ast import PolicyKind
 from perimeterdb.storage.engine import RowKey
 from perimeterdb.world.identities import GROUPS, ROLES, USERS, Change, Record, account_key
@@ -157,8 +158,6 @@ def _list_inline(kind: EntityKind) -> Handler:
 
 async def policy_row(call: QueryCall, arn: str) -> RowKey | None:
     """The row of a customer-managed policy (``None`` for an AWS-managed one); NoSuchEntity if neither."""
-    from perimeterdb.iam.policies import find_policy, no_such_policy, policy_key
-
     if managed_policy(arn) is not None:
         return None
     try:
@@ -203,8 +202,6 @@ def _attach(kind: EntityKind, attach: bool) -> Handler:
             if prow is not None:
                 policy = values[1]
                 if policy is None:
-                    from perimeterdb.iam.policies import no_such_policy
-
                     raise no_such_policy(arn)
                 policy["attachments"] = max(0, policy.get("attachments", 0) + (1 if attach else -1))
                 changes.append((prow, policy))

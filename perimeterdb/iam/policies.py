@@ -13,8 +13,15 @@ from collections.abc import Sequence
 from typing import Any
 
 from perimeterdb.iam import errors
-from perimeterdb.iam.call import Handler, QueryCall, check_document, paginate, parse_iam_arn, tag_list
-from perimeterdb.iam.roles import encode_document
+from perimeterdb.iam.call import (
+    Handler,
+    QueryCall,
+    check_document,
+    encode_document,
+    paginate,
+    parse_iam_arn,
+    tag_list,
+)
 from perimeterdb.policy.ast import PolicyKind
 from perimeterdb.world.identities import POLICIES, Change, Record, account_key, new_unique_id
 from perimeterdb.world.managed_policies import MANAGED_POLICIES, ManagedPolicy, managed_policy

@@ -12,13 +12,14 @@ import re
 import time
 from collections.abc import Sequence
 from typing import Any
-from urllib.parse import quote
 
 from perimeterdb.iam import errors
+from perimeterdb.iam.boundaries import check_boundary_arn
 from perimeterdb.iam.call import (
     Handler,
     QueryCall,
     check_document,
+    encode_document,
     merge_tag_lists,
     paginate,
     parse_iam_arn,
@@ -29,11 +30,6 @@ from perimeterdb.world.identities import ROLES, Change, Record, account_key, new
 
 TRUST_POLICY_LIMIT = 2048
 _ACCOUNT = re.compile(r"\d{12}")
-
-
-def encode_document(text: str) -> str:
-    """IAM returns policy documents URL-encoded (botocore decodes them)."""
-    return quote(text, safe="")
 
 
 def role_shape(role: Record, *, full: bool = True) -> dict[str, Any]:
@@ -143,8 +139,6 @@ async def create_role(call: QueryCall) -> dict[str, Any]:
     trust = await check_trust_policy(call, call.params["AssumeRolePolicyDocument"])
     boundary = call.params.get("PermissionsBoundary")
     if boundary:
-        from perimeterdb.iam.boundaries import check_boundary_arn
-
         await check_boundary_arn(call, boundary)
     record: Record = {
         "name": name,

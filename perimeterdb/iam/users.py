@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from perimeterdb.iam import errors
+from perimeterdb.iam.boundaries import check_boundary_arn
 from perimeterdb.iam.call import Handler, QueryCall, merge_tag_lists, paginate, tag_list
 from perimeterdb.world.identities import USERS, Change, Record, account_key, new_user_record
 
@@ -69,8 +70,6 @@ async def create_user(call: QueryCall) -> dict[str, Any]:
     tags = tag_list(call.params)
     boundary = call.params.get("PermissionsBoundary")
     if boundary:
-        from perimeterdb.iam.boundaries import check_boundary_arn
-
         await check_boundary_arn(call, boundary)
     record = new_user_record(call.account, name, path, tags)
     record["boundary"] = boundary or None
