@@ -49,3 +49,12 @@ def consumed(
                 name: {"CapacityUnits": u, f"{kind}CapacityUnits": u} for name, u in lsi_units.items()
             }
     return out
+
+
+def throughput_description(throughput: dict[str, Any] | None) -> dict[str, Any]:
+    """A table's or GSI's ``ProvisionedThroughput`` as DescribeTable shows it (zeros when on demand)."""
+    return {
+        "NumberOfDecreasesToday": 0,
+        "ReadCapacityUnits": (throughput or {}).get("ReadCapacityUnits", 0),
+        "WriteCapacityUnits": (throughput or {}).get("WriteCapacityUnits", 0),
+    }

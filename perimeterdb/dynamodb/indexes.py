@@ -316,6 +316,30 @@ def collection_too_large(table: Table) -> errors.ApiError:
     return errors.item_collection_size_limit("Item collection size limit exceeded.")
 
 
+def _projection(projection: dict[str, Any]) -> dict[str, Any]:
+    out = {"ProjectionType": projection.get("ProjectionType", "ALL")}
+    if projection.get("NonKeyAttributes"):
+        out["NonKeyAttributes"] = list(projection["NonKeyAttributes"])
+    return out
+
+
+def index_description(arn: str, index: dict[str, Any], *, is_global: bool, billing: str) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "IndexName": index["IndexName"],
+        "KeySchema": index["KeySchema"],
+        "Projection": _projection(index["Projection"]),
+        "IndexSizeBytes": 0,
+        "ItemCount": 0,
+        "IndexArn": f"{arn}/index/{index['IndexName']}",
+    }
+    if is_global:
+        out["IndexStatus"] = "ACTIVE"
+        out["ProvisionedThroughput"] = capacity.throughput_description(index.get("ProvisionedThroughput"))
+        if billing == "PAY_PER_REQUEST":
+            out["ProvisionedThroughput"] = capacity.throughput_description(None)
+    return out
+
+
 # --- UpdateTable: creating and deleting GSIs ---------------------------------------------------------------
 
 
@@ -323,8 +347,6 @@ async def apply_updates(
     table: Table, description: dict[str, Any], body: dict[str, Any], call: Call
 ) -> dict[str, Any]:
     """Apply ``GlobalSecondaryIndexUpdates`` to a copy of the description; start backfills afterwards."""
-    from perimeterdb.dynamodb.operations.create_table import index_description
-
     updates = body["GlobalSecondaryIndexUpdates"]
     gsis: list[dict[str, Any]] = description.get("GlobalSecondaryIndexes", [])
     lsis: list[dict[str, Any]] = description.get("LocalSecondaryIndexes", [])

@@ -9,7 +9,9 @@ from typing import Any
 from perimeterdb import errors
 from perimeterdb.dynamodb import indexes, resource_policies, tags
 from perimeterdb.dynamodb.call import Call
+from perimeterdb.dynamodb.capacity import throughput_description
 from perimeterdb.dynamodb.catalog import table_arn
+from perimeterdb.dynamodb.indexes import index_description
 
 ACTION = "dynamodb:CreateTable"
 MAX_THROUGHPUT = 1_000_000_000_000
@@ -119,38 +121,6 @@ def validate_indexes(body: dict[str, Any], defined: list[str], billing: str) -> 
         if len(gsis) > 20:
             raise errors.validation(_INVALID + "GlobalSecondaryIndex count exceeds the per-table limit of 20")
     return used
-
-
-def throughput_description(throughput: dict[str, Any] | None) -> dict[str, Any]:
-    return {
-        "NumberOfDecreasesToday": 0,
-        "ReadCapacityUnits": (throughput or {}).get("ReadCapacityUnits", 0),
-        "WriteCapacityUnits": (throughput or {}).get("WriteCapacityUnits", 0),
-    }
-
-
-def _projection(projection: dict[str, Any]) -> dict[str, Any]:
-    out = {"ProjectionType": projection.get("ProjectionType", "ALL")}
-    if projection.get("NonKeyAttributes"):
-        out["NonKeyAttributes"] = list(projection["NonKeyAttributes"])
-    return out
-
-
-def index_description(arn: str, index: dict[str, Any], *, is_global: bool, billing: str) -> dict[str, Any]:
-    out: dict[str, Any] = {
-        "IndexName": index["IndexName"],
-        "KeySchema": index["KeySchema"],
-        "Projection": _projection(index["Projection"]),
-        "IndexSizeBytes": 0,
-        "ItemCount": 0,
-        "IndexArn": f"{arn}/index/{index['IndexName']}",
-    }
-    if is_global:
-        out["IndexStatus"] = "ACTIVE"
-        out["ProvisionedThroughput"] = throughput_description(index.get("ProvisionedThroughput"))
-        if billing == "PAY_PER_REQUEST":
-            out["ProvisionedThroughput"] = throughput_description(None)
-    return out
 
 
 async def run(body: dict[str, Any], call: Call) -> dict[str, Any]:
