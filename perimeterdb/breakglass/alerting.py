@@ -6,6 +6,10 @@ refused. When the durable outbox (``breakglass/outbox.py``) is present it is use
 to the server's ``BreakGlass`` sink (the alerts file, and the webhook), which ``register`` records per
 storage engine (one per server process).
 
+Refusals (``"outcome": "refused"``) are queued like any alert, and the outbox gives them the lower
+priority: they are delivered after the alerts of granted sessions and of their requests, and a flood of them
+is aggregated per (principal, role, error code) and window, counts kept (see the outbox's docstring).
+
 ``can_deliver(engine)`` says whether some channel can accept alerts (the per-role ``fail_closed`` setting
 refuses the assumption when it cannot).
 """

@@ -213,7 +213,8 @@ def parse_channels(settings: Mapping[str, Any], data_dir: Path) -> list[Channel]
     alerts = settings.get("alerts") or {}
     if not isinstance(alerts, Mapping):
         raise ChannelConfigError("break_glass.alerts must be a mapping of webhook, file and syslog")
-    unknown = set(alerts) - {"webhook", "file", "syslog", "lease_seconds", "report_after", "max_backoff_seconds", "required"}
+    unknown = set(alerts) - {"webhook", "file", "syslog", "lease_seconds", "report_after", "max_backoff_seconds", "required",
+                             "refusal_burst", "refusal_window_seconds"}  # the last two: outbox.py's aggregation
     if unknown:
         raise ChannelConfigError(f"break_glass.alerts: unknown keys {sorted(unknown)}")
     channels: list[Channel] = []

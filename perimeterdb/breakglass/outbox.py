@@ -29,6 +29,17 @@ reported once: an audit record ``BreakGlassAlertUndelivered`` (flagged break-gla
 and an error log line; ``perimeterdb break-glass alerts`` lists it. When it is finally delivered, an audit
 record ``BreakGlassAlertDelivered`` says so. Delivered alerts move to ``breakglass:alerts`` (the history).
 
+Priority and refusal floods: alerts of refused attempts (``"outcome": "refused"``) wait in their own queue
+(``breakglass:outbox-low``); every round first delivers all due alerts of the main queue (granted sessions,
+requests made in them, approvals), and checks it again between two batches of refusals, so a flood of
+refused AssumeRole calls never delays the alert of a real session by more than one batch. Refusals are also
+aggregated: per (principal, role, error code) and per window (``refusal_window_seconds``, default 60), the
+first ``refusal_burst`` (default 5) are queued one by one; the others fold into one aggregate alert (same
+fields as the first folded one, plus ``aggregate``: ``count``, ``first``, ``last``, the window, and up to 5
+distinct error messages with their counts), due at the window's end. Nothing is dropped: every refusal is
+counted in exactly one alert, and the queue holds at most ``refusal_burst + 1`` alerts per group and window.
+The per-group counters live in ``breakglass:refusal-counts`` (one row per group, reset each window).
+
 ``can_deliver``: each channel's health is its last attempt's outcome (shared by all processes through the
 ``breakglass:alert-health`` rows; a channel never tried is believed healthy). ``alerts: {required:
 [webhook]}`` makes only those channels count; by default any channel (the alerts file included) counts.
@@ -37,8 +48,10 @@ record ``BreakGlassAlertDelivered`` says so. Delivered alerts move to ``breakgla
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import inspect
 import logging
+import math
 import os
 import random
 import secrets
@@ -58,6 +71,9 @@ from perimeterdb.storage.engine import Decision, Delete, Put, Row, RowKey
 log = logging.getLogger(__name__)
 
 PENDING = "breakglass:outbox"
+PENDING_LOW = "breakglass:outbox-low"  # refused attempts: delivered after every due alert of PENDING
+REFUSALS = "breakglass:refusal-counts"  # per (principal, role, reason): the current window's count
+MAX_MESSAGES = 5  # distinct error messages kept (with their counts) in an aggregate alert
 DELIVERED = "breakglass:alerts"
 HEALTH = "breakglass:alert-health"
 SETTINGS_ROW = RowKey("meta:break-glass", b"", b"settings", b"")  # world/breakglass.py's settings row
@@ -75,6 +91,8 @@ class DeliveryPolicy:
     report_after: int = 5
     max_backoff_seconds: float = 60.0
     required: tuple[str, ...] = ()
+    refusal_burst: int = 5
+    refusal_window_seconds: float = 60.0
 
     @classmethod
     def from_settings(cls, settings: Mapping[str, Any]) -> DeliveryPolicy:
@@ -93,6 +111,8 @@ class DeliveryPolicy:
             report_after=int(number("report_after", 5, 1, 1000)),
             max_backoff_seconds=number("max_backoff_seconds", 60.0, 0.5, 3600.0),
             required=tuple(str(r) for r in required) if isinstance(required, list | tuple) else (str(required),),
+            refusal_burst=int(number("refusal_burst", 5, 1, 1000)),
+            refusal_window_seconds=number("refusal_window_seconds", 60.0, 1.0, 3600.0),
         )
 
 
@@ -116,8 +136,29 @@ def _due(ts: float) -> bytes:
     return b"%015d" % max(0, int(ts * 1000))
 
 
-def _pending_key(alert_id: str, due: float) -> RowKey:
-    return RowKey(PENDING, _due(due), b"", alert_id.encode())
+def _pending_key(alert_id: str, due: float, low: bool = False) -> RowKey:
+    return RowKey(PENDING_LOW if low else PENDING, _due(due), b"", alert_id.encode())
+
+
+def _is_low(state: Mapping[str, Any]) -> bool:
+    return state.get("priority") == "low"
+
+
+def is_refusal(alert: Mapping[str, Any]) -> bool:
+    """A refused attempt's alert: queued behind the others, and aggregated when it floods."""
+    return alert.get("outcome") == "refused"
+
+
+def refusal_group(alert: Mapping[str, Any]) -> RowKey:
+    """The counter row of a refusal's (principal, role, reason). The reason is the error code only: the
+    message may quote what the caller sent, and a caller must not escape aggregation by varying it."""
+    group = [str(alert.get("principalArn") or alert.get("who") or ""), str(alert.get("roleArn") or ""),
+             str(alert.get("errorCode") or "")]
+    return RowKey(REFUSALS, b"", b"", hashlib.sha256(orjson.dumps(group)).hexdigest().encode())
+
+
+class _Changed(Exception):
+    """The refusal counter changed between its read and the write: read it again."""
 
 
 def _health_row(name: str) -> RowKey:
@@ -197,11 +238,16 @@ class AlertOutbox:
             "lease": None,
             "reported": False,
         }
-        key = _pending_key(alert_id, now)
+        low = is_refusal(alert)
+        if low:
+            state["priority"] = "low"
+        key = _pending_key(alert_id, now, low)
         extra: Any = self.session_rows(alert_id, alert) if self.session_rows is not None else []
         if inspect.isawaitable(extra):
             extra = await extra
         extra = list(extra)
+        if low:
+            return await self._enqueue_refusal(alert, state, extra)
         value = orjson.dumps(state)
 
         def decide(values: list[bytes | None]) -> Decision:
@@ -210,6 +256,91 @@ class AlertOutbox:
             return Decision([Put(key, value), *extra], alert_id)
 
         await self.engine.atomic([key], decide)
+        if self._wake is not None:
+            self._wake.set()
+        return alert_id
+
+    async def _enqueue_refusal(self, alert: dict[str, Any], state: dict[str, Any], extra: list[Put]) -> str:
+        """Queue a refused attempt's alert: one by one for the first ``refusal_burst`` of its group in the
+        current window, then folded into the window's aggregate alert (one atomic write with the counter)."""
+        policy = self._policy
+        now = float(state["queued"])
+        window = policy.refusal_window_seconds
+        start = math.floor(now / window) * window
+        end = start + window
+        counter_key = refusal_group(alert)
+        for _ in range(50):
+            seen = await self.engine.get(counter_key)
+            counter = orjson.loads(seen) if seen is not None else {}
+            open_agg = counter.get("aggregate") if counter.get("window") == start else None
+            agg_key = _pending_key(open_agg["id"], open_agg["due"], True) if open_agg else None
+            keys = [counter_key] + ([agg_key] if agg_key is not None else [])
+
+            def decide(values: list[bytes | None], seen: bytes | None = seen, counter: dict[str, Any] = counter,
+                       agg_key: RowKey | None = agg_key) -> Decision:
+                if values[0] != seen:
+                    raise _Changed
+                counter = dict(counter)
+                if counter.get("window") != start:
+                    counter = {"window": start, "count": 0, "aggregate": None}
+                counter["count"] = int(counter["count"]) + 1
+                if counter["count"] <= policy.refusal_burst:
+                    key = _pending_key(state["id"], now, True)
+                    return Decision([Put(counter_key, orjson.dumps(counter)), Put(key, orjson.dumps(state)), *extra],
+                                    state["id"])
+                message = str(alert.get("errorMessage") or "")[:500]
+                agg_raw = values[1] if agg_key is not None else None
+                agg = orjson.loads(agg_raw) if agg_raw is not None else None
+                if agg is not None and agg.get("lease") is None and not agg.get("attempts") and not agg["delivered"]:
+                    envelope = orjson.loads(agg["envelope"])
+                    info = envelope["alert"]["aggregate"]
+                    info["count"] += 1
+                    info["last"] = iso_time(now)
+                    messages = info["messages"]
+                    if message in messages or len(messages) < MAX_MESSAGES:
+                        messages[message] = messages.get(message, 0) + 1
+                    else:
+                        info["otherMessages"] = int(info.get("otherMessages", 0)) + 1
+                    agg["envelope"] = orjson.dumps(envelope, default=str).decode()
+                    assert agg_key is not None
+                    changes: list[Put | Delete] = [Put(agg_key, orjson.dumps(agg))]
+                else:
+                    # No aggregate yet in this window (or it is already being delivered): open a new one, due
+                    # at the window's end, that carries this refusal and the ones that follow.
+                    agg_id = new_alert_id(now)
+                    due = max(end, now)
+                    body = {**alert, "aggregate": {
+                        "count": 1, "first": iso_time(now), "last": iso_time(now),
+                        "windowStart": iso_time(start), "windowEnd": iso_time(end),
+                        "windowSeconds": window, "alertedIndividually": policy.refusal_burst,
+                        "messages": {message: 1},
+                    }}
+                    envelope = {"id": agg_id, "queuedAt": iso_time(now), "alert": body}
+                    agg = {**state, "id": agg_id, "envelope": orjson.dumps(envelope, default=str).decode(),
+                           "next": due}
+                    counter["aggregate"] = {"id": agg_id, "due": due}
+                    changes = [Put(_pending_key(agg_id, due, True), orjson.dumps(agg))]
+                changes += [Put(counter_key, orjson.dumps(counter)), *extra]
+                return Decision(changes, agg["id"])
+
+            try:
+                alert_id = str(await self.engine.atomic(keys, decide))
+            except _Changed:
+                await asyncio.sleep(random.uniform(0, 0.01))
+                continue
+            if self._wake is not None:
+                self._wake.set()
+            return alert_id
+        # The group's counter kept changing under us (a flood across workers): queue this one on its own rather
+        # than lose it.
+        key, value = _pending_key(state["id"], now, True), orjson.dumps(state)
+
+        def alone(values: list[bytes | None]) -> Decision:
+            if values[0] is not None:
+                raise RuntimeError("alert id collision")
+            return Decision([Put(key, value), *extra], state["id"])
+
+        alert_id = str(await self.engine.atomic([key], alone))
         if self._wake is not None:
             self._wake.set()
         return alert_id
@@ -260,17 +391,29 @@ class AlertOutbox:
         await self._refresh_health()
         after: RowKey | None = None
         while True:
-            now = time.time()
-            rows = await self.engine.scan(PENDING, after=after, hh_hi=_due(now + 0.001), limit=BATCH)
+            await self._deliver_space(PENDING)  # first (and again between two batches of refusals)
+            rows = await self.engine.scan(PENDING_LOW, after=after, hh_hi=_due(time.time() + 0.001), limit=BATCH)
             if rows:
                 await self._deliver_batch(rows)
             if len(rows) < BATCH:
                 break
             after = rows[-1].key
-        upcoming = await self.engine.scan(PENDING, hh_lo=_due(time.time() + 0.001), limit=1)
-        if not upcoming:
-            return POLL_SECONDS
-        return min(POLL_SECONDS, max(0.0, int(upcoming[0].key.hh) / 1000 - time.time()))
+        wait = POLL_SECONDS
+        for space in (PENDING, PENDING_LOW):
+            upcoming = await self.engine.scan(space, hh_lo=_due(time.time() + 0.001), limit=1)
+            if upcoming:
+                wait = min(wait, max(0.0, int(upcoming[0].key.hh) / 1000 - time.time()))
+        return wait
+
+    async def _deliver_space(self, space: str) -> None:
+        after: RowKey | None = None
+        while True:
+            rows = await self.engine.scan(space, after=after, hh_hi=_due(time.time() + 0.001), limit=BATCH)
+            if rows:
+                await self._deliver_batch(rows)
+            if len(rows) < BATCH:
+                return
+            after = rows[-1].key
 
     async def _take_leases(self, rows: Sequence[Row]) -> list[tuple[RowKey, dict[str, Any]]]:
         """Lease the scanned alerts that are still there (one atomic write): each row moves to the due time
@@ -294,7 +437,7 @@ class AlertOutbox:
                 state = orjson.loads(raw)
                 state["lease"] = {"owner": owner, "until": until}
                 state["next"] = until
-                leased = _pending_key(state["id"], until)
+                leased = _pending_key(state["id"], until, _is_low(state))
                 changes += [Delete(key), Put(leased, orjson.dumps(state))]
                 taken.append((leased, state))
             return Decision(changes, taken)
@@ -401,7 +544,7 @@ class AlertOutbox:
                 report = state["attempts"] >= policy.report_after and not state["reported"]
                 if report:
                     state["reported"] = True
-                changes += [Delete(key), Put(_pending_key(alert_id, state["next"]), orjson.dumps(state))]
+                changes += [Delete(key), Put(_pending_key(alert_id, state["next"], _is_low(state)), orjson.dumps(state))]
                 verdicts.append(("report" if report else "retry", state))
             return Decision(changes, verdicts)
 
@@ -472,17 +615,19 @@ def system_record(
 async def pending(engine: Any) -> list[dict[str, Any]]:
     """Every alert still queued (oldest first): id, queued, channels, delivered, errors, attempts, next."""
     out: list[dict[str, Any]] = []
-    after: RowKey | None = None
-    while True:
-        rows = await engine.scan(PENDING, after=after, limit=256)
-        for row in rows:
-            state = orjson.loads(row.value)
-            envelope = orjson.loads(state.pop("envelope"))
-            state["alert"] = envelope.get("alert")
-            out.append(state)
-        if len(rows) < 256:
-            return sorted(out, key=lambda a: a["id"])
-        after = rows[-1].key
+    for space in (PENDING, PENDING_LOW):
+        after: RowKey | None = None
+        while True:
+            rows = await engine.scan(space, after=after, limit=256)
+            for row in rows:
+                state = orjson.loads(row.value)
+                envelope = orjson.loads(state.pop("envelope"))
+                state["alert"] = envelope.get("alert")
+                out.append(state)
+            if len(rows) < 256:
+                break
+            after = rows[-1].key
+    return sorted(out, key=lambda a: a["id"])
 
 
 async def delivered(engine: Any, limit: int = 1000) -> list[dict[str, Any]]:
