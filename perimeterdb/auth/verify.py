@@ -113,7 +113,7 @@ def _parse_authorization_head(head: str) -> tuple[sigv4.CredentialScope, tuple[s
     scope = sigv4.parse_credential(credential)
     if scope is None:
         return None
-    return scope, tuple(h.strip().lower() for h in signed.split(";"))
+    return scope, tuple(h.strip() for h in signed.split(";"))  # lowercase names, taken as sent
 
 
 def _check_clock_first(amz_date: str | None) -> None:
@@ -177,7 +177,10 @@ def _parse_authorization(
         raise errors.incomplete_signature(
             f"Credential should be scoped to a valid region, not '{params['Credential']}'. "
         )
-    signed = tuple(h.strip().lower() for h in params["SignedHeaders"].split(";"))
+    # SignedHeaders is "an alphabetically sorted, semicolon-separated list of lowercase request header
+    # names" (AWS SigV4, "Create a canonical request"). Taken as sent, not lowered: a name in another case
+    # names no header here, so such a signature never verifies.
+    signed = tuple(h.strip() for h in params["SignedHeaders"].split(";"))
     assert amz_date is not None
     return SignatureClaim(scope, signed, params["Signature"], amz_date, session_token, False)
 
@@ -203,7 +206,7 @@ def _parse_presigned(query: dict[str, str]) -> SignatureClaim:
         raise errors.incomplete_signature(
             f"Credential should be scoped to a valid region, not '{query['X-Amz-Credential']}'. "
         )
-    signed = tuple(h.lower() for h in query["X-Amz-SignedHeaders"].split(";"))
+    signed = tuple(query["X-Amz-SignedHeaders"].split(";"))  # lowercase names, taken as sent (see above)
     return SignatureClaim(
         scope,
         signed,

@@ -189,3 +189,16 @@ def test_unsigned_x_amz_headers_are_named() -> None:
     with pytest.raises(ApiError) as exc:
         verify(parts, read_claim(parts), CredentialRecord(KEY, SECRET, PRINCIPAL), service="dynamodb")
     assert exc.value.code in ("UnrecognizedClientException", "InvalidSignatureException")
+
+
+def test_a_signed_header_name_in_another_case_never_verifies() -> None:
+    """SignedHeaders lists lowercase names; "x-amz-tArget" names no header, so the signature cannot hold
+    (found by the edit property above)."""
+    body = b"{}"
+    request = _botocore_signed(body)
+    parts = _parts(request, body)
+    original = parts.headers["authorization"][0]
+    assert "x-amz-target" in original
+    parts.headers["authorization"] = [original.replace("x-amz-target", "x-amz-tArget")]
+    with pytest.raises(ApiError):
+        verify(parts, read_claim(parts), RECORD, service="dynamodb")
