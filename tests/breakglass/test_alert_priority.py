@@ -155,3 +155,30 @@ def test_granted_alert_overtakes_a_flood_already_being_delivered(tmp_path: Path)
     # At most the refusals already delivered, plus the batch in flight when it was queued, plus the next
     # batch that may have been leased at the same moment: never the whole flood.
     assert ahead <= before + 2 * BATCH < flood, (ahead, before)
+
+
+def test_two_workers_flooding_one_group_count_every_refusal_once(tmp_path: Path) -> None:
+    """Two server processes' outboxes (two engines on one database) fold the same group's refusals at once."""
+    per_worker, burst = 100, 3
+
+    async def work(engine: SQLiteEngine) -> list[dict[str, Any]]:
+        await save_settings(engine, {"alerts": {"file": "alerts.jsonl", "refusal_burst": burst,
+                                                "refusal_window_seconds": 3600}})
+        other = SQLiteEngine(tmp_path / "perimeterdb.sqlite3", durability="normal")
+        try:
+            boxes = [AlertOutbox(engine, tmp_path), AlertOutbox(other, tmp_path)]
+
+            async def flood(box: AlertOutbox) -> None:
+                for n in range(per_worker):
+                    await box.enqueue(_refused(n, 1))
+
+            await asyncio.gather(*(flood(box) for box in boxes))
+            return await outbox.pending(engine)
+        finally:
+            other.close()
+
+    queued = _run(work, tmp_path)
+    assert all(a.get("priority") == "low" for a in queued)
+    total = sum((a["alert"].get("aggregate") or {"count": 1})["count"] for a in queued)
+    assert total == 2 * per_worker, "each refusal is in exactly one alert"
+    assert len(queued) < 2 * per_worker // 4, f"folded, not queued one by one: {len(queued)}"
