@@ -1,4 +1,9 @@
-"""Shared fixtures: one real server process for the suite, and boto3 clients signed with its admin key."""
+"""Shared fixtures: one real server process for the suite, and boto3 clients signed with its admin key.
+
+Hypothesis runs reproducibly everywhere in the suite (derandomized, no example database), so that CI never
+fails on an example a previous run happened to find; ``PERIMETERDB_FUZZ_EXAMPLES`` raises the count of the
+fuzz tests for a longer local run (tests/fuzz/conftest.py).
+"""
 
 from __future__ import annotations
 
@@ -8,8 +13,20 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 from tests.support.server import ServerProcess
+
+# Loaded here, before any test module is imported: a test's own @settings(...) takes the rest from it.
+settings.register_profile(
+    "perimeterdb-reproducible",
+    deadline=None,
+    derandomize=True,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.filter_too_much],
+    print_blob=True,
+)
+settings.load_profile("perimeterdb-reproducible")
 
 
 @pytest.fixture(scope="session")
