@@ -10,7 +10,6 @@ import asyncio
 import json
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +18,8 @@ from perimeterdb.breakglass.outbox import BATCH, AlertOutbox
 from perimeterdb.storage.sqlite import SQLiteEngine
 from perimeterdb.world.breakglass import save_settings
 from tests.breakglass.receiver import Receiver, receiver
+from tests.breakglass.support import run_on_engine as _run
+from tests.breakglass.support import until as _until
 
 ROLE = "arn:aws:iam::222222222222:role/emergency"
 
@@ -36,23 +37,6 @@ GRANTED = {"alert": "break-glass-assume-role", "outcome": "granted", "roleArn": 
            "who": "arn:aws:iam::222222222222:user/oncall", "principalArn": "arn:aws:iam::222222222222:user/oncall"}
 REQUEST = {"alert": "break-glass", "what": "PutItem", "accessKeyId": "ASIAGRANTED",
            "who": "arn:aws:sts::222222222222:assumed-role/emergency/oncall"}
-
-
-def _run(work: Callable[[SQLiteEngine], Awaitable[Any]], data_dir: Path) -> Any:
-    engine = SQLiteEngine(data_dir / "perimeterdb.sqlite3", durability="normal")
-    try:
-        return asyncio.run(work(engine))
-    finally:
-        engine.close()
-
-
-async def _until(predicate: Callable[[], Awaitable[bool]], timeout: float = 60.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if await predicate():
-            return True
-        await asyncio.sleep(0.05)
-    return False
 
 
 def _bodies(hook: Receiver) -> list[tuple[float, dict[str, Any]]]:

@@ -10,7 +10,6 @@ import subprocess
 import sys
 import textwrap
 import time
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -22,26 +21,11 @@ from perimeterdb.breakglass.outbox import AlertOutbox
 from perimeterdb.storage.sqlite import SQLiteEngine
 from perimeterdb.world.breakglass import save_settings
 from tests.breakglass.receiver import receiver
+from tests.breakglass.support import run_on_engine as _run
+from tests.breakglass.support import until as _until
 from tests.support.server import free_port
 
 ALERT = {"alert": "break-glass", "what": "PutItem", "who": "arn:aws:sts::222222222222:assumed-role/emergency/s"}
-
-
-def _run(work: Callable[[SQLiteEngine], Awaitable[Any]], data_dir: Path) -> Any:
-    engine = SQLiteEngine(data_dir / "perimeterdb.sqlite3", durability="normal")
-    try:
-        return asyncio.run(work(engine))
-    finally:
-        engine.close()
-
-
-async def _until(predicate: Callable[[], Awaitable[bool]], timeout: float = 20.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if await predicate():
-            return True
-        await asyncio.sleep(0.05)
-    return False
 
 
 def test_signature_verifies_and_rejects_tampering_and_replays() -> None:
