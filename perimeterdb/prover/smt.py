@@ -89,40 +89,30 @@ def _balanced(text: str) -> bool:
     return depth == 0
 
 
-def and_(*terms: str | Iterable[str]) -> str:
-    flat = _flatten(terms)
+def _connective(op: str, unit: str, zero: str, terms: tuple[str | Iterable[str], ...]) -> str:
+    """``op`` over ``terms``, simplified: ``zero`` absorbs everything, ``unit`` and repeats drop out."""
     out: list[str] = []
     seen: set[str] = set()
-    for t in flat:
-        if t == FALSE:
-            return FALSE
-        if t == TRUE or t in seen:
+    for t in _flatten(terms):
+        if t == zero:
+            return zero
+        if t == unit or t in seen:
             continue
         seen.add(t)
         out.append(t)
     if not out:
-        return TRUE
+        return unit
     if len(out) == 1:
         return out[0]
-    return "(and " + " ".join(out) + ")"
+    return f"({op} " + " ".join(out) + ")"
+
+
+def and_(*terms: str | Iterable[str]) -> str:
+    return _connective("and", TRUE, FALSE, terms)
 
 
 def or_(*terms: str | Iterable[str]) -> str:
-    flat = _flatten(terms)
-    out: list[str] = []
-    seen: set[str] = set()
-    for t in flat:
-        if t == TRUE:
-            return TRUE
-        if t == FALSE or t in seen:
-            continue
-        seen.add(t)
-        out.append(t)
-    if not out:
-        return FALSE
-    if len(out) == 1:
-        return out[0]
-    return "(or " + " ".join(out) + ")"
+    return _connective("or", FALSE, TRUE, terms)
 
 
 def _flatten(terms: tuple[str | Iterable[str], ...]) -> list[str]:
